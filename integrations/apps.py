@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class IntegrationsConfig(AppConfig):
+    name = "integrations"
+    verbose_name = "Integrations"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from . import schedules
+
+        post_migrate.connect(schedules.ensure_schedules, sender=self)

@@ -1,0 +1,124 @@
+"""What crossed the edge, and its fate."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.db import models
+from django.urls import reverse
+
+from leads.models import Lead, Team
+
+
+class InboundEvent(models.Model):
+    """One request from a lead source, stored raw before anything is parsed.
+
+    The row is the truth: a task turns it into a lead, and the sweeper re-enqueues any event
+    still ``received`` after its deadline, so a lost task or a killed worker loses nothing.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        IGNORED = "ignored", "Ignored"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    source = models.CharField(max_length=32, db_index=True)
+    external_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The sender's own id for this delivery; unique per source when present.",
+    )
+    body = models.BinaryField(help_text="The request body exactly as it arrived.")
+    content_type = models.CharField(max_length=200, blank=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="The headers that matter.")
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    meta = models.JSONField(
+        default=dict, blank=True, help_text="What the receiving view knew: form, page, token."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="inboundevent_unique_source_external_id",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(status="received"),
+                name="inboundevent_pending",
+            ),
+            models.Index(fields=["source", "status", "-received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} event {self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:integrations_inboundevent_change", args=[self.pk])
+
+    @property
+    def body_text(self) -> str:
+        return bytes(self.body).decode("utf-8", errors="replace")
+
+
+def new_public_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class WebForm(models.Model):
+    """A lead form the team hosts at ``/forms/<public_key>/`` or embeds on its own site."""
+
+    public_key = models.CharField(max_length=32, unique=True, default=new_public_key)
+    name = models.CharField(max_length=120)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="web_forms")
+    title = models.CharField(max_length=200, default="Tell us what you are looking for")
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Sites that may embed the form or post to it, e.g. https://www.example.com.",
+    )
+    return_url = models.URLField(
+        blank=True, help_text="Where a browser goes after submitting; empty shows a thank-you page."
+    )
+    consent_text = models.TextField(
+        default=(
+            "I agree to be contacted by phone, text message and email about my inquiry, "
+            "including by automated means. Consent is not a condition of purchase."
+        ),
+        help_text="Shown beside the consent checkbox and stored, word for word, with each lead.",
+    )
+    consent_required = models.BooleanField(default=True)
+    marketing_consent_text = models.TextField(
+        blank=True,
+        help_text="Optional second checkbox for marketing email; empty hides it.",
+    )
+    default_lead_type = models.CharField(
+        max_length=16, choices=Lead.Type.choices, default=Lead.Type.BUYER
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("integrations:webform", args=[self.public_key])

@@ -1,0 +1,63 @@
+"""The shape every lead source takes, and the registry that lists them.
+
+A source module has one subclass of :class:`Source`. The receiving view checks who sent the
+request (raising :class:`Refused`), stores it raw with :func:`integrations.services.event_store`
+and answers; later, on the queue, :meth:`Source.parse` turns the stored event into
+``LeadData`` (raising :class:`ParseError` for an authentic payload it cannot read).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from functools import cache
+from importlib import import_module
+from typing import TYPE_CHECKING, ClassVar
+
+from leads.data import LeadData
+
+if TYPE_CHECKING:
+    from integrations.models import InboundEvent
+
+# One line per source: its key (stored on events and leads) and the dotted path of its class.
+SOURCES: dict[str, str] = {
+    "webform": "integrations.sources.webform.WebFormSource",
+}
+
+
+class Refused(Exception):
+    """The request did not prove who sent it: answer ``status`` and store nothing."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ParseError(Exception):
+    """An authentic payload that cannot be turned into a lead; the message names the problem."""
+
+
+class Source(ABC):
+    key: ClassVar[str]
+    label: ClassVar[str]
+    # Request headers worth keeping with the raw body (lower-case).
+    kept_headers: ClassVar[tuple[str, ...]] = ("content-type", "user-agent", "origin", "referer")
+
+    @abstractmethod
+    def parse(self, event: InboundEvent) -> list[LeadData]:
+        """Return the inquiries in ``event`` (an empty list when it holds none).
+
+        Raises ``ParseError`` when the payload is authentic but unreadable.
+        """
+
+
+@cache
+def get_source(key: str) -> Source:
+    """Return the registered source called ``key``; ``KeyError`` if there is none."""
+    module_name, _, class_name = SOURCES[key].rpartition(".")
+    source_class: type[Source] = getattr(import_module(module_name), class_name)
+    return source_class()
+
+
+def source_choices() -> list[tuple[str, str]]:
+    return [(key, get_source(key).label) for key in SOURCES]

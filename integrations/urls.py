@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "integrations"
+
+urlpatterns = [
+    path("forms/<str:public_key>/", views.webform, name="webform"),
+    path("forms/<str:public_key>/embed.js", views.webform_embed, name="webform_embed"),
+]

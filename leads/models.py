@@ -1,0 +1,308 @@
+"""The domain: teams, agents, territories, the people who write to us and their inquiries."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+def default_working_hours() -> dict[str, list[list[str]]]:
+    """Monday to Friday, 9:00 to 18:00; Saturday 10:00 to 16:00."""
+    weekdays = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+    return {**weekdays, "sat": [["10:00", "16:00"]], "sun": []}
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    time_zone = models.CharField(max_length=64, default="America/New_York")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Agent(models.Model):
+    """A person who works leads: an agent, or a manager who also sees the whole team."""
+
+    class Role(models.TextChoices):
+        AGENT = "agent", "Agent"
+        MANAGER = "manager", "Manager"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent"
+    )
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="agents")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+    display_name = models.CharField(max_length=120)
+    email = models.EmailField()
+    mobile_phone = models.CharField(
+        max_length=20, blank=True, help_text="E.164, for example +13055550123."
+    )
+    is_active = models.BooleanField(default=True)
+    is_paused = models.BooleanField(default=False, help_text="On vacation: receives no leads.")
+    time_zone = models.CharField(max_length=64, default="America/New_York")
+    working_hours = models.JSONField(
+        default=default_working_hours,
+        blank=True,
+        help_text='Per weekday, a list of [start, end] times, e.g. {"mon": [["09:00", "18:00"]]}.',
+    )
+    daily_capacity = models.PositiveIntegerField(
+        default=0, help_text="Most new leads a day; 0 means no limit."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+
+class Territory(models.Model):
+    """An area a team covers, matched on ZIP, city, county or state; the agents who cover it."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="territories")
+    name = models.CharField(max_length=120)
+    zip_codes = models.JSONField(default=list, blank=True, help_text="Five-digit ZIP codes.")
+    cities = models.JSONField(default=list, blank=True, help_text='"City, ST" entries.')
+    counties = models.JSONField(default=list, blank=True, help_text='"County, ST" entries.')
+    states = models.JSONField(default=list, blank=True, help_text="Two-letter state codes.")
+    priority = models.IntegerField(default=0, help_text="Higher wins among equal matches.")
+    agents = models.ManyToManyField(Agent, blank=True, related_name="territories")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "-priority", "name"]
+        verbose_name_plural = "territories"
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="territory_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.team})"
+
+
+class Contact(models.Model):
+    """A person: every lead from the same email or phone belongs to one contact."""
+
+    class MarketingStatus(models.TextChoices):
+        UNKNOWN = "unknown", "Not synced"
+        SUBSCRIBED = "subscribed", "Subscribed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        CLEANED = "cleaned", "Cleaned (bounced)"
+        PENDING = "pending", "Pending confirmation"
+        TRANSACTIONAL = "transactional", "Transactional only"
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True, help_text="Primary email, normalised.")
+    phone = models.CharField(max_length=20, blank=True, help_text="Primary phone, E.164.")
+    marketing_status = models.CharField(
+        max_length=16, choices=MarketingStatus.choices, default=MarketingStatus.UNKNOWN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["last_name", "first_name"])]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.phone or f"Contact {self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class ContactEmail(models.Model):
+    """An email address a contact is known by; unique, so one address names one person."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="emails")
+    email = models.EmailField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ContactPhone(models.Model):
+    """A phone number (E.164) a contact is known by; unique, so one number names one person."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="phones")
+    phone = models.CharField(max_length=20, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.phone
+
+
+class Consent(models.Model):
+    """What a person agreed to, on which channel, with the exact words they were shown."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+        CALL = "call", "Phone call"
+        MARKETING_EMAIL = "marketing_email", "Marketing email"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consents")
+    lead = models.ForeignKey(
+        "Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="consents"
+    )
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    granted = models.BooleanField()
+    text = models.TextField(help_text="The exact text the person was shown.")
+    origin = models.CharField(max_length=120, help_text="Where it was given: source and form.")
+    evidence = models.JSONField(
+        default=dict, blank=True, help_text="IP address, user agent, third-party consent ids."
+    )
+    obtained_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-obtained_at"]
+
+    def __str__(self) -> str:
+        verb = "granted" if self.granted else "refused"
+        return f"{self.get_channel_display()} {verb} ({self.origin})"
+
+
+class Lead(models.Model):
+    """One inquiry from one person; a repeat inquiry is a new lead on the same contact."""
+
+    class Type(models.TextChoices):
+        BUYER = "buyer", "Buyer"
+        SELLER = "seller", "Seller"
+        RENTER = "renter", "Renter"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        ACCEPTED = "accepted", "Accepted"
+        CONTACTED = "contacted", "Contacted"
+        QUALIFIED = "qualified", "Qualified"
+        APPOINTMENT = "appointment", "Appointment set"
+        UNDER_CONTRACT = "under_contract", "Under contract"
+        CLOSED_WON = "closed_won", "Closed (won)"
+        CLOSED_LOST = "closed_lost", "Closed (lost)"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="leads")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+    source = models.CharField(max_length=32, help_text="The lead source, e.g. webform, zillow.")
+    source_detail = models.CharField(
+        max_length=200, blank=True, help_text="Which form, page or feed within the source."
+    )
+    external_id = models.CharField(
+        max_length=200, help_text="The source's own id for this inquiry (idempotency key)."
+    )
+    raw_event_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The inbound event this lead was parsed from."
+    )
+    is_test = models.BooleanField(default=False, help_text="A test lead: never routed.")
+    lead_type = models.CharField(max_length=16, choices=Type.choices, default=Type.BUYER)
+    message = models.TextField(blank=True)
+    property_address = models.CharField(max_length=255, blank=True)
+    property_city = models.CharField(max_length=100, blank=True)
+    property_state = models.CharField(max_length=2, blank=True)
+    property_zip = models.CharField(max_length=10, blank=True)
+    mls_number = models.CharField(max_length=50, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    utm_source = models.CharField(max_length=255, blank=True)
+    utm_medium = models.CharField(max_length=255, blank=True)
+    utm_campaign = models.CharField(max_length=255, blank=True)
+    utm_term = models.CharField(max_length=255, blank=True)
+    utm_content = models.CharField(max_length=255, blank=True)
+    gclid = models.CharField(max_length=255, blank=True)
+    fbclid = models.CharField(max_length=255, blank=True)
+    page_url = models.URLField(max_length=2000, blank=True)
+    referrer = models.URLField(max_length=2000, blank=True)
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Source-specific facts kept as the source gave them."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
+    assigned_agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    received_at = models.DateTimeField(help_text="When the source's request reached us.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    first_contact_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="lead_unique_source_external_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["assigned_agent", "status", "-received_at"]),
+            models.Index(fields=["team", "status", "-received_at"]),
+            models.Index(fields=["-received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_lead_type_display()} lead from {self.contact} via {self.source}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:leads_lead_change", args=[self.pk])
+
+
+class Activity(models.Model):
+    """The timeline: every change to a lead or contact, who made it and why."""
+
+    class Kind(models.TextChoices):
+        RECEIVED = "received", "Lead received"
+        REPEAT_INQUIRY = "repeat_inquiry", "Repeat inquiry"
+        ASSIGNED = "assigned", "Assigned"
+        UNASSIGNED = "unassigned", "Left in the pool"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        NOTE = "note", "Note"
+        CONSENT = "consent", "Consent recorded"
+        CONTACT_UPDATED = "contact_updated", "Contact updated"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="activities")
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who did it; empty when the system did.",
+    )
+    summary = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [models.Index(fields=["lead", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.summary

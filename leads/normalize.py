@@ -1,0 +1,41 @@
+"""Normalising the keys a person is recognised by: email addresses and phone numbers."""
+
+from __future__ import annotations
+
+import phonenumbers
+from django.conf import settings
+
+
+def normalize_email(value: str | None) -> str:
+    """Return the matching form of an email address: trimmed and lower-cased, or ``""``.
+
+    Only case and surrounding space are folded: dots and ``+tags`` are kept, because for most
+    providers they do name different mailboxes.
+    """
+    if not value:
+        return ""
+    return value.strip().lower()
+
+
+def normalize_phone(value: str | None, region: str | None = None) -> str:
+    """Return ``value`` in E.164 (``+13055550123``), or ``""`` when it is not a valid number.
+
+    A number without a country code is read in ``region`` (default ``PHONE_REGION``, "US").
+    """
+    if not value or not value.strip():
+        return ""
+    try:
+        parsed = phonenumbers.parse(value, region or getattr(settings, "PHONE_REGION", "US"))
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_valid_number(parsed):
+        return ""
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_zip(value: str | None) -> str:
+    """Return the five-digit ZIP of ``value`` (``"33101-1234"`` gives ``"33101"``), or ``""``."""
+    if not value:
+        return ""
+    digits = value.strip().split("-")[0].strip()
+    return digits if len(digits) == 5 and digits.isdigit() else ""

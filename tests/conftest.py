@@ -1,0 +1,137 @@
+"""Shared fixtures: the named personas every permission test speaks of, and queue helpers.
+
+Personas (healthchecks style): ``alice`` an agent of the Miami team, ``bob`` a second agent
+on the same team, ``mona`` its manager, ``oscar`` an agent of another team.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from integrations.models import WebForm
+from leads.models import Agent, Team, Territory
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def make_agent(team: Team, username: str, role: str = Agent.Role.AGENT, **fields: Any) -> Agent:
+    user = get_user_model().objects.create_user(
+        username, f"{username}@example.com", "correct horse battery staple"
+    )
+    defaults: dict[str, Any] = {
+        "display_name": username.title(),
+        "email": f"{username}@example.com",
+        "mobile_phone": "+13055550100",
+        "working_hours": {},
+    }
+    return Agent.objects.create(user=user, team=team, role=role, **{**defaults, **fields})
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    return Team.objects.create(name="Miami")
+
+
+@pytest.fixture
+def other_team(db: None) -> Team:
+    return Team.objects.create(name="Orlando")
+
+
+@pytest.fixture
+def alice(team: Team) -> Agent:
+    return make_agent(team, "alice")
+
+
+@pytest.fixture
+def bob(team: Team) -> Agent:
+    return make_agent(team, "bob", mobile_phone="+13055550101")
+
+
+@pytest.fixture
+def mona(team: Team) -> Agent:
+    return make_agent(team, "mona", role=Agent.Role.MANAGER, mobile_phone="+13055550102")
+
+
+@pytest.fixture
+def oscar(other_team: Team) -> Agent:
+    return make_agent(other_team, "oscar", mobile_phone="+14075550103")
+
+
+@pytest.fixture
+def beach(team: Team, alice: Agent, bob: Agent) -> Territory:
+    """Miami Beach: ZIPs 33139 and 33140, covered by Alice then Bob."""
+    territory = Territory.objects.create(
+        team=team, name="Miami Beach", zip_codes=["33139", "33140"]
+    )
+    territory.agents.set([alice, bob])
+    return territory
+
+
+@pytest.fixture
+def web_form(team: Team) -> WebForm:
+    return WebForm.objects.create(
+        public_key="test-form-key",
+        name="Website",
+        team=team,
+        allowed_origins=["https://www.sunrise.example"],
+        marketing_consent_text="Send me new listings by email.",
+    )
+
+
+def _needs(kind: str) -> None:
+    """Skip a test that needs PostgreSQL or Redis; in CI a missing one is a failure."""
+    available = {
+        "postgres": connection.vendor == "postgresql",
+        "redis": bool(settings.REDIS_URL),
+    }[kind]
+    if not available:
+        if IN_CI:
+            pytest.fail(f"CI=true but {kind} is not configured for this run")
+        pytest.skip(f"needs {kind}")
+
+
+@pytest.fixture
+def needs_postgres() -> None:
+    _needs("postgres")
+
+
+@pytest.fixture
+def needs_redis() -> None:
+    _needs("redis")
+
+
+@pytest.fixture
+def run_queue() -> Iterator[Callable[[], int]]:
+    """Return a function that runs every task waiting on the broker, in this process.
+
+    The tasks are taken from the real broker (ORM or Redis) exactly as a worker takes them,
+    so a test sees what was enqueued, not what it assumed would be.
+    """
+    from django.utils.module_loading import import_string
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+
+    def run() -> int:
+        count = 0
+        while True:
+            batch = broker.dequeue()
+            if not batch:
+                return count
+            for ack_id, payload in batch:
+                task = SignedPackage.loads(payload)
+                import_string(task["func"])(*task["args"], **task["kwargs"])
+                broker.acknowledge(ack_id)
+                count += 1
+
+    broker.purge_queue()
+    yield run
+    broker.purge_queue()
