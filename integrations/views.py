@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from .models import WebForm
-from .services import event_store
+from .sources.base import Refused, client_ip, get_source
 from .sources.webform import (
     HONEYPOT_FIELD,
     TOKEN_FIELD,
@@ -37,18 +37,6 @@ from .sources.webform import (
 )
 
 PREFILL_FIELDS = (*SubmissionForm.HIDDEN, "lead_type", "zip_code", "mls_number", "property_address")
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: ``REMOTE_ADDR``, or the right entry of X-Forwarded-For when
-    ``NUM_PROXIES`` trusted proxies stand in front of the app."""
-    num_proxies = getattr(settings, "NUM_PROXIES", 0)
-    if num_proxies:
-        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
-        forwarded = [p for p in forwarded if p]
-        if len(forwarded) >= num_proxies:
-            return forwarded[-num_proxies]
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 def _origin_of(url: str) -> str:
@@ -207,19 +195,12 @@ def _submit(request: HttpRequest, web_form: WebForm) -> HttpResponse:
         message = "Please correct the fields marked: " + ", ".join(sorted(errors)) + "."
         return _invalid(request, web_form, form, 400, message, errors, token)
 
-    stored = event_store(
-        source="webform",
-        body=body,
-        content_type=request.META.get("CONTENT_TYPE", ""),
-        headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _KEPT},
-        remote_addr=ip or None,
+    stored = get_source("webform").store(
+        request,
         external_id=external_id_for(web_form, form.cleaned_data["submission_id"]),
         meta={"form_id": web_form.pk, "received_at": timezone.now().isoformat()},
     )
     return _accepted(request, web_form, str(stored.event.public_id), created=stored.created)
-
-
-_KEPT = ("content-type", "user-agent", "origin", "referer", "accept-language")
 
 
 def _see_other(url: str) -> HttpResponse:
@@ -273,6 +254,20 @@ def webform_embed(request: HttpRequest, public_key: str) -> HttpResponse:
     response["Cache-Control"] = "public, max-age=300"
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+@csrf_exempt
+@never_cache
+def hook(request: HttpRequest, source_key: str, **kwargs: Any) -> HttpResponse:
+    """The one door for every vendor webhook: the source module does the work.
+
+    A sender that cannot prove who it is gets the source's 401/403 and nothing is stored.
+    """
+    try:
+        return get_source(source_key).receive(request, **kwargs)
+    except Refused as exc:
+        body = {"status": exc.status, "code": "refused", "message": exc.message}
+        return JsonResponse(body, status=exc.status)
 
 
 @never_cache

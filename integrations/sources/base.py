@@ -11,12 +11,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from functools import cache
 from importlib import import_module
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 
 from leads.data import LeadData
 
 if TYPE_CHECKING:
     from integrations.models import InboundEvent
+    from integrations.services import StoreResult
 
 # One line per source: its key (stored on events and leads) and the dotted path of its class.
 SOURCES: dict[str, str] = {
@@ -43,6 +47,42 @@ class Source(ABC):
     # Request headers worth keeping with the raw body (lower-case).
     kept_headers: ClassVar[tuple[str, ...]] = ("content-type", "user-agent", "origin", "referer")
 
+    def receive(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """Answer a webhook request: check the sender, store the request, reply.
+
+        Raises ``Refused`` when the sender cannot prove who it is; the generic view turns that
+        into a 401/403 and nothing is stored. Sources with a webhook override this.
+        """
+        raise Refused("This source does not accept webhooks.", status=404)
+
+    def store(
+        self,
+        request: HttpRequest,
+        *,
+        external_id: str = "",
+        meta: dict[str, Any] | None = None,
+        body: bytes | None = None,
+        status: str = "received",
+        error: str = "",
+    ) -> StoreResult:
+        """Store ``request`` (or ``body``, one item of a batch) raw as this source's event."""
+        from integrations.services import event_store
+
+        headers = {
+            k.lower(): v for k, v in request.headers.items() if k.lower() in self.kept_headers
+        }
+        return event_store(
+            source=self.key,
+            body=request.body if body is None else body,
+            content_type=request.META.get("CONTENT_TYPE", ""),
+            headers=headers,
+            remote_addr=client_ip(request) or None,
+            external_id=external_id,
+            meta=meta,
+            status=status,
+            error=error,
+        )
+
     @abstractmethod
     def parse(self, event: InboundEvent) -> list[LeadData]:
         """Return the inquiries in ``event`` (an empty list when it holds none).
@@ -61,3 +101,15 @@ def get_source(key: str) -> Source:
 
 def source_choices() -> list[tuple[str, str]]:
     return [(key, get_source(key).label) for key in SOURCES]
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: ``REMOTE_ADDR``, or the right entry of X-Forwarded-For when
+    ``NUM_PROXIES`` trusted proxies stand in front of the app."""
+    num_proxies = settings.NUM_PROXIES
+    if num_proxies:
+        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= num_proxies:
+            return forwarded[-num_proxies]
+    return str(request.META.get("REMOTE_ADDR", ""))

@@ -7,12 +7,15 @@ about a bad field at once) and again in the worker when the stored raw body is p
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 from urllib.parse import parse_qs
 
 from django import forms
 from django.core import signing
+from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -137,12 +140,7 @@ def read_submission(body: bytes, content_type: str) -> dict[str, Any]:
             raise SubmissionError("Some fields have values of the wrong type.", bad_types)
         fields = {k: _json_value(v) for k, v in payload.items() if v is not None}
     elif media_type in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
-        if media_type == "multipart/form-data":
-            raise SubmissionError("Send the form as application/x-www-form-urlencoded or JSON.")
-        try:
-            parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise SubmissionError(f"The body is not valid form data: {exc}.") from exc
+        parsed = _read_form_data(body, content_type, multipart=media_type == "multipart/form-data")
         repeated = {k: ["Send this field once."] for k, v in parsed.items() if len(v) > 1}
         if repeated:
             raise SubmissionError("Some fields were sent more than once.", repeated)
@@ -158,6 +156,20 @@ def read_submission(body: bytes, content_type: str) -> dict[str, Any]:
             {name: ["Unknown field."] for name in unknown},
         )
     return fields
+
+
+def _read_form_data(body: bytes, content_type: str, *, multipart: bool) -> dict[str, list[str]]:
+    try:
+        if not multipart:
+            return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+        meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body))}
+        parser = MultiPartParser(meta, io.BytesIO(body), [MemoryFileUploadHandler()], "utf-8")
+        post, files = parser.parse()
+    except (UnicodeDecodeError, ValueError, MultiPartParserError) as exc:
+        raise SubmissionError(f"The body is not valid form data: {exc}.") from exc
+    if files:
+        raise SubmissionError("The form does not accept files.", {k: ["No files."] for k in files})
+    return {key: post.getlist(key) for key in post}
 
 
 def _json_value(value: str | int | float | bool) -> str:

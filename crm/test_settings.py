@@ -1,0 +1,21 @@
+"""Settings for the test suite: production settings, with the environment the tests assume.
+
+Set before ``crm.settings`` reads the environment (and an optional ``.env``, whose values
+never override these). ``DATABASE_URL`` and ``REDIS_URL`` pass through, so the same suite
+runs on SQLite and on PostgreSQL with Redis (see .ci/run).
+"""
+
+import os
+
+os.environ["DEBUG"] = "false"
+os.environ["SECURE_SSL_REDIRECT"] = "false"
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SITE_URL", "http://testserver")
+os.environ["WEBFORM_MIN_FILL_SECONDS"] = "0"
+
+from crm.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
+WHITENOISE_AUTOREFRESH = True  # serve from the app folders; no collectstatic before tests
+WHITENOISE_USE_FINDERS = True
