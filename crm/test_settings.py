@@ -14,7 +14,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ["WEBFORM_MIN_FILL_SECONDS"] = "0"
 
-from crm.settings import *  # noqa: E402, F403
+from crm.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
 WHITENOISE_AUTOREFRESH = True  # serve from the app folders; no collectstatic before tests
