@@ -85,26 +85,23 @@ def web_form(team: Team) -> WebForm:
     )
 
 
-def _needs(kind: str) -> None:
-    """Skip a test that needs PostgreSQL or Redis; in CI a missing one is a failure."""
+@pytest.fixture(autouse=True)
+def _required_services(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``postgres`` or ``redis`` need that service for real.
+
+    Outside CI a missing service skips them; with CI=true it fails them. .ci/run deselects
+    them (``-m "not postgres and not redis"``) in its SQLite pass and runs them in its
+    PostgreSQL + Redis pass.
+    """
     available = {
-        "postgres": connection.vendor == "postgresql",
-        "redis": bool(settings.REDIS_URL),
-    }[kind]
-    if not available:
-        if IN_CI:
-            pytest.fail(f"CI=true but {kind} is not configured for this run")
-        pytest.skip(f"needs {kind}")
-
-
-@pytest.fixture
-def needs_postgres() -> None:
-    _needs("postgres")
-
-
-@pytest.fixture
-def needs_redis() -> None:
-    _needs("redis")
+        "postgres": lambda: connection.vendor == "postgresql",
+        "redis": lambda: bool(settings.REDIS_URL),
+    }
+    for kind, is_available in available.items():
+        if request.node.get_closest_marker(kind) and not is_available():
+            if IN_CI:
+                pytest.fail(f"CI=true but {kind} is not configured for this run")
+            pytest.skip(f"needs {kind} (set DATABASE_URL=postgres://... / REDIS_URL=redis://...)")
 
 
 @pytest.fixture
