@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 
 from integrations.models import WebForm
@@ -86,6 +87,14 @@ def web_form(team: Team) -> WebForm:
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (rate-limit counters live there, also in Redis)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _required_services(request: pytest.FixtureRequest) -> None:
     """Tests marked ``postgres`` or ``redis`` need that service for real.
 
@@ -109,7 +118,10 @@ def run_queue() -> Iterator[Callable[[], int]]:
     """Return a function that runs every task waiting on the broker, in this process.
 
     The tasks are taken from the real broker (ORM or Redis) exactly as a worker takes them,
-    so a test sees what was enqueued, not what it assumed would be.
+    so a test sees what was enqueued, not what it assumed would be. Inside a test's
+    transaction, the ``on_commit`` callbacks waiting so far run first, as a commit would run
+    them (that is how the Redis broker is rung); do not combine it with
+    ``django_capture_on_commit_callbacks(execute=True)``, which would run them twice.
     """
     from django.utils.module_loading import import_string
     from django_q.brokers import get_broker
@@ -120,6 +132,7 @@ def run_queue() -> Iterator[Callable[[], int]]:
     def run() -> int:
         count = 0
         while True:
+            _commit_callbacks()
             batch = broker.dequeue()
             if not batch:
                 return count
@@ -132,3 +145,12 @@ def run_queue() -> Iterator[Callable[[], int]]:
     broker.purge_queue()
     yield run
     broker.purge_queue()
+
+
+def _commit_callbacks() -> None:
+    """Run the on-commit callbacks of the test's open transaction, as its commit would."""
+    while connection.run_on_commit:
+        pending = list(connection.run_on_commit)
+        connection.run_on_commit.clear()
+        for _sids, func, _robust in pending:
+            func()
