@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from leads.normalize import normalize_email, normalize_phone, normalize_zip
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("  Jo.Doe+Home@Example.COM ", "jo.doe+home@example.com"), ("", ""), (None, "")],
+)
+def test_emails_are_trimmed_and_lower_cased_only(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("(305) 555-0147", "+13055550147"),
+        ("305.555.0147", "+13055550147"),
+        ("+1 305 555 0147", "+13055550147"),
+        ("1-305-555-0147", "+13055550147"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("555-0147", ""),
+        ("12", ""),
+        ("not a phone", ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_phones_become_e164_or_nothing(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("33139", "33139"),
+        ("33139-2211", "33139"),
+        (" 33139 ", "33139"),
+        ("3313", ""),
+        ("ABCDE", ""),
+    ],
+)
+def test_zip_codes_are_five_digits(raw, expected):
+    assert normalize_zip(raw) == expected
