@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -57,6 +58,7 @@ class InboundEventAdmin(admin.ModelAdmin):
 
 @admin.register(WebForm)
 class WebFormAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "team", "public_key", "is_active", "hosted_link"]
     list_filter = ["team", "is_active"]
     search_fields = ["name", "public_key"]

@@ -95,6 +95,15 @@ def _empty_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _empty_redis_queue() -> None:
+    """Redis keeps tasks across tests (the ORM queue is rolled back with the test database)."""
+    if settings.REDIS_URL:
+        from django_q.brokers import get_broker
+
+        get_broker().purge_queue()
+
+
+@pytest.fixture(autouse=True)
 def _required_services(request: pytest.FixtureRequest) -> None:
     """Tests marked ``postgres`` or ``redis`` need that service for real.
 
@@ -114,7 +123,7 @@ def _required_services(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def run_queue() -> Iterator[Callable[[], int]]:
+def run_queue() -> Callable[[], int]:
     """Return a function that runs every task waiting on the broker, in this process.
 
     The tasks are taken from the real broker (ORM or Redis) exactly as a worker takes them,
@@ -142,9 +151,7 @@ def run_queue() -> Iterator[Callable[[], int]]:
                 broker.acknowledge(ack_id)
                 count += 1
 
-    broker.purge_queue()
-    yield run
-    broker.purge_queue()
+    return run
 
 
 def _commit_callbacks() -> None:
