@@ -85,7 +85,8 @@ class SubmissionForm(forms.Form):
             self.fields[name].widget = forms.HiddenInput()
         self.fields["message"].widget.attrs["rows"] = 4
         self.fields["email"].widget.attrs["autocomplete"] = "email"
-        self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
+        self.fields["phone"].widget.input_type = "tel"
+        self.fields["phone"].widget.attrs["autocomplete"] = "tel"
         self.fields["zip_code"].widget.attrs.update({"inputmode": "numeric"})
 
     def clean_phone(self) -> str:

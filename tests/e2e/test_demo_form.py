@@ -1,0 +1,58 @@
+"""The README's walk-through in a real browser: send the demo form, find the lead in the admin."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from leads.models import Lead
+
+# Set SCREENSHOTS=docs/screenshots to refresh the pictures the README shows.
+SCREENSHOTS = Path(os.environ["SCREENSHOTS"]) if os.environ.get("SCREENSHOTS") else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visitor_submits_the_demo_form_and_operations_see_the_lead_assigned_by_zip(
+    live_server, phone, run_queue, settings
+):
+    call_command("demo", stdout=io.StringIO())
+    settings.WEBFORM_MIN_FILL_SECONDS = 1.0
+
+    phone.goto(f"{live_server.url}/forms/sunrise-demo/")
+    assert phone.title() == "Find your next home in South Florida"
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no sideways scrolling on a phone
+    phone.fill("#id_first_name", "Jordan")
+    phone.fill("#id_last_name", "Avery")
+    phone.fill("#id_email", "jordan@example.com")
+    phone.fill("#id_phone", "(305) 555-0147")
+    phone.fill("#id_zip_code", "33139")
+    phone.fill("#id_message", "Can we see the condo on Saturday?")
+    phone.check("#id_consent")
+    time.sleep(1.1)  # a person takes longer than the form's minimum fill time
+    if SCREENSHOTS:
+        phone.screenshot(path=str(SCREENSHOTS / "webform-phone.png"), full_page=True)
+    phone.click("button[type=submit]")
+    phone.wait_for_selector("text=Thank you!")
+
+    assert run_queue() >= 1
+    lead = Lead.objects.get()
+    assert lead.assigned_agent.display_name == "Alex Carter"
+
+    phone.goto(f"{live_server.url}/admin/login/?next=/admin/leads/lead/")
+    phone.fill("#id_username", "admin")
+    phone.fill("#id_password", "leadline-demo")
+    phone.click("input[type=submit]")
+    phone.wait_for_selector("#result_list")
+    row = phone.inner_text("#result_list tbody tr")
+    assert "Jordan Avery" in row
+    assert "Alex Carter" in row
+    assert "33139" in row
+
+    phone.click("#result_list tbody tr th a")
+    phone.wait_for_selector("text=Miami Beach covers ZIP 33139")
