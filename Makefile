@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 8000
+HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
@@ -22,14 +23,23 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@sed "s/^# SECRET_KEY=.*/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')/" .env.example > .env
 	@echo "Wrote .env (DEBUG=true, a random SECRET_KEY)."
 
+# The printed links follow PORT unless SITE_URL is set in the environment or in .env.
+ifeq ($(origin SITE_URL)$(shell grep -s '^SITE_URL=' .env),undefined)
+run: export SITE_URL = http://localhost:$(PORT)
+endif
+
+# The worker runs in a process group of its own and is stopped once, by the trap: a signal
+# to the whole group (Ctrl-C) would also reach django-q's sentinel and hang its shutdown.
+# When the web server stops, for whatever reason, the worker stops with it.
 run: $(VENV)/.installed .env
 	$(MANAGE) migrate --no-input
 	@$(MANAGE) demo
-	@echo "  Starting the web server on port $(PORT) and a task worker; Ctrl-C stops both."
-	@trap 'kill 0' INT TERM EXIT; \
-	$(MANAGE) qcluster & \
-	$(MANAGE) runserver 0.0.0.0:$(PORT) & \
-	wait
+	@echo "  Starting the web server on $(HOST):$(PORT) and a task worker; Ctrl-C stops both."
+	@$(BIN)/python -c 'import os, sys; os.setpgid(0, 0); os.execv(sys.executable, [sys.executable, "manage.py", "qcluster"])' & \
+	worker=$$!; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(MANAGE) runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -38,8 +48,9 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy's Django plugin imports the settings: DEBUG lets them load without production secrets.
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy .
+	DEBUG=true $(BIN)/mypy .
 
 check: lint typecheck
 
