@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+from typing import Any
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import ProtectedError
 from django.urls import reverse
+
+from .normalize import parse_place
 
 
 def default_working_hours() -> dict[str, list[list[str]]]:
@@ -25,6 +31,13 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # Every team has a default rule: the catch-all when no other rule matches.
+        RoutingRule.objects.get_or_create(
+            team=self, is_default=True, defaults={"name": "Team default", "mode": "pool"}
+        )
 
 
 class Agent(models.Model):
@@ -90,6 +103,35 @@ class Territory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.team})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, keep the area index in step, and give a new territory its routing rule."""
+        created = self._state.adding
+        super().save(*args, **kwargs)
+        self.sync_areas()
+        if created and not self.rules.exists():
+            RoutingRule.objects.create(
+                team=self.team, name=self.name, territory=self, use_territory_agents=True,
+                mode=RoutingRule.Mode.ROUND_ROBIN,
+            )  # fmt: skip
+
+    def area_keys(self) -> set[tuple[str, str]]:
+        """The (kind, value) pairs the territory's lists stand for, normalised."""
+        keys = {("zip", z.strip()) for z in self.zip_codes or [] if z.strip()}
+        keys |= {("state", s.strip().lower()) for s in self.states or [] if s.strip()}
+        keys |= {("city", k) for k in map(parse_place, self.cities or []) if k}
+        keys |= {("county", k) for k in map(parse_place, self.counties or []) if k}
+        return keys
+
+    def sync_areas(self) -> None:
+        wanted = self.area_keys()
+        have = {(a.kind, a.value): a.pk for a in self.areas.all()}
+        stale = [pk for key, pk in have.items() if key not in wanted]
+        if stale:
+            TerritoryArea.objects.filter(pk__in=stale).delete()
+        TerritoryArea.objects.bulk_create(
+            [TerritoryArea(territory=self, kind=k, value=v) for k, v in wanted - set(have)]
+        )
 
 
 class Contact(models.Model):
@@ -242,6 +284,13 @@ class Lead(models.Model):
     assigned_agent = models.ForeignKey(
         Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
+    routing_rule = models.ForeignKey(
+        "RoutingRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sla_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="Accept by then, or the lead moves on."
+    )
+    escalation_step = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField(help_text="When the source's request reached us.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -260,6 +309,11 @@ class Lead(models.Model):
             models.Index(fields=["assigned_agent", "status", "-received_at"]),
             models.Index(fields=["team", "status", "-received_at"]),
             models.Index(fields=["-received_at"]),
+            models.Index(
+                fields=["sla_due_at"],
+                condition=models.Q(sla_due_at__isnull=False),
+                name="lead_sla_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -277,6 +331,11 @@ class Activity(models.Model):
         REPEAT_INQUIRY = "repeat_inquiry", "Repeat inquiry"
         ASSIGNED = "assigned", "Assigned"
         UNASSIGNED = "unassigned", "Left in the pool"
+        OFFERED = "offered", "Offered"
+        ACCEPTED = "accepted", "Accepted"
+        CLAIMED = "claimed", "Claimed"
+        ESCALATED = "escalated", "Escalated"
+        CONTACTED = "contacted", "Contact logged"
         STATUS_CHANGED = "status_changed", "Status changed"
         NOTE = "note", "Note"
         CONSENT = "consent", "Consent recorded"
@@ -306,3 +365,178 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class TerritoryArea(models.Model):
+    """One place a territory covers, indexed for lookup; derived from the territory's lists.
+
+    Kept in step by ``Territory.save()``: never edit these rows by hand.
+    """
+
+    class Kind(models.TextChoices):
+        ZIP = "zip", "ZIP code"
+        CITY = "city", "City"
+        COUNTY = "county", "County"
+        STATE = "state", "State"
+
+    territory = models.ForeignKey(Territory, on_delete=models.CASCADE, related_name="areas")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    value = models.CharField(max_length=160, help_text="Normalised: 33139, miami beach|fl, fl.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["territory", "kind", "value"], name="area_unique")
+        ]
+        indexes = [models.Index(fields=["kind", "value"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value}"
+
+
+class Listing(models.Model):
+    """A listing of one of our agents: a lead about it goes to that agent first."""
+
+    mls_number = models.CharField(max_length=50, unique=True)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="listings")
+    address = models.CharField(max_length=255, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["mls_number"]
+
+    def __str__(self) -> str:
+        return f"MLS {self.mls_number} ({self.agent})"
+
+
+class RoutingRule(models.Model):
+    """Which leads a rule takes (its conditions), to whom (its agents) and how (its mode).
+
+    The most specific matching rule wins: a territory matched by ZIP before one matched by
+    city, county or state, then rules without a territory, then the team's default rule;
+    ties go to the higher ``priority``.
+    """
+
+    class Mode(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round robin"
+        WEIGHTED = "weighted", "Weighted shares"
+        LEAST_LOADED = "least_loaded", "Least loaded"
+        FIRST_TO_CLAIM = "first_to_claim", "First to claim"
+        POOL = "pool", "Team pool"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="routing_rules")
+    name = models.CharField(max_length=120)
+    is_default = models.BooleanField(
+        default=False, editable=False, help_text="The team's catch-all rule; cannot be deleted."
+    )
+    is_active = models.BooleanField(default=True)
+    priority = models.IntegerField(default=0, help_text="Higher wins among equally specific rules.")
+    territory = models.ForeignKey(
+        Territory, null=True, blank=True, on_delete=models.CASCADE, related_name="rules"
+    )
+    sources = models.JSONField(default=list, blank=True, help_text="Lead sources; empty: any.")
+    lead_types = models.JSONField(default=list, blank=True, help_text="Lead types; empty: any.")
+    price_min = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    price_max = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    requires_phone = models.BooleanField(default=False, help_text="Only leads with a phone.")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ROUND_ROBIN)
+    use_territory_agents = models.BooleanField(
+        default=False, help_text="Route among the territory's agents instead of the listed ones."
+    )
+    sla_minutes = models.PositiveIntegerField(
+        default=5, help_text="Minutes to accept before the lead is offered to the next agent."
+    )
+    rotation_key = models.BigIntegerField(
+        default=0, editable=False, help_text="Round robin: the place of the last agent picked."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "is_default", "-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team"], condition=models.Q(is_default=True), name="one_default_rule"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.team})"
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.is_default:
+            raise ProtectedError("The team's default rule cannot be deleted.", {self})
+        return super().delete(*args, **kwargs)
+
+
+class RuleMember(models.Model):
+    """An agent in a rule: ``step`` 0 is the first group, 1 to 3 the fallback chain."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="members")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="rule_memberships")
+    step = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(3)], help_text="0: first; 1-3: fallback steps."
+    )
+    position = models.PositiveIntegerField(default=0)
+    weight = models.PositiveIntegerField(default=1, help_text="Share, for weighted rules.")
+    credit = models.BigIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["rule", "step", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "agent", "step"], name="member_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} in {self.rule.name}"
+
+
+class RoutingDecision(models.Model):
+    """Why a lead went where it went: the rules that matched, who was skipped and why."""
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", "Initial routing"
+        ESCALATION = "escalation", "Escalation"
+        CLAIM = "claim", "Claimed"
+        MANUAL = "manual", "Manual"
+
+    lead = models.ForeignKey("Lead", on_delete=models.CASCADE, related_name="routing_decisions")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INITIAL)
+    rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL)
+    mode = models.CharField(max_length=16, blank=True)
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    offered_to = models.JSONField(default=list, blank=True, help_text="First to claim: agent ids.")
+    matched = models.JSONField(default=list, blank=True)
+    skipped = models.JSONField(default=list, blank=True)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.reason[:80]
+
+
+class LeadOffer(models.Model):
+    """A lead offered to an agent: first to claim, or an escalation waiting for acceptance."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Claimed"
+        LOST = "lost", "Claimed by someone else"
+        EXPIRED = "expired", "Expired"
+
+    lead = models.ForeignKey("Lead", on_delete=models.CASCADE, related_name="offers")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="offers")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    offered_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-offered_at"]
+        constraints = [models.UniqueConstraint(fields=["lead", "agent"], name="offer_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} offered to {self.agent}"

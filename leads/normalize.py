@@ -39,3 +39,16 @@ def normalize_zip(value: str | None) -> str:
         return ""
     digits = value.strip().split("-")[0].strip()
     return digits if len(digits) == 5 and digits.isdigit() else ""
+
+
+def place_key(name: str, state: str) -> str:
+    """The matching form of a place in a state: ("Miami Beach", "FL") gives ``miami beach|fl``."""
+    return f"{' '.join(name.split()).lower()}|{state.strip().lower()}"
+
+
+def parse_place(text: str) -> str:
+    """``"Orange County, FL"`` gives ``orange county|fl``; ``""`` without a two-letter state."""
+    name, _, state = text.rpartition(",")
+    if not name.strip() or len(state.strip()) != 2:
+        return ""
+    return place_key(name, state)
