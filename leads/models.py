@@ -14,12 +14,6 @@ from django.urls import reverse
 from .normalize import parse_place
 
 
-def default_working_hours() -> dict[str, list[list[str]]]:
-    """Monday to Friday, 9:00 to 18:00; Saturday 10:00 to 16:00."""
-    weekdays = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
-    return {**weekdays, "sat": [["10:00", "16:00"]], "sun": []}
-
-
 class Team(models.Model):
     name = models.CharField(max_length=120, unique=True)
     time_zone = models.CharField(max_length=64, default="America/New_York")
@@ -60,9 +54,12 @@ class Agent(models.Model):
     is_paused = models.BooleanField(default=False, help_text="On vacation: receives no leads.")
     time_zone = models.CharField(max_length=64, default="America/New_York")
     working_hours = models.JSONField(
-        default=default_working_hours,
+        default=dict,
         blank=True,
-        help_text='Per weekday, a list of [start, end] times, e.g. {"mon": [["09:00", "18:00"]]}.',
+        help_text=(
+            'Per weekday, [start, end] times in the agent\'s time zone, e.g. {"mon": [["09:00", '
+            '"18:00"]], "sat": [["10:00", "14:00"]]}; a day not listed is off. Empty: always on.'
+        ),
     )
     daily_capacity = models.PositiveIntegerField(
         default=0, help_text="Most new leads a day; 0 means no limit."

@@ -1,54 +1,454 @@
-"""Choosing the agent for a lead.
+"""The routing engine: which agent gets a lead, and why.
 
-The whole policy sits behind :func:`route`, so the routing engine can replace it without
-touching its callers. Today: the lead goes to the territory that lists its ZIP code (highest
-priority first, then the oldest), to the first active, unpaused agent of that territory; with
-no such territory or agent it stays unassigned in the team's pool.
+:func:`route` decides and records nothing; :func:`leads.services.lead_route` applies the
+decision (assignment, offers, pool) and writes the :class:`~leads.models.RoutingDecision`.
+The order of precedence:
+
+1. the listing agent, when the lead's MLS number is one of our agents' listings;
+2. the agent the source pinned the lead to, or the contact's current agent;
+3. the most specific matching rule (ZIP, city, county, state, source-only, team default,
+   ties by priority) with an eligible agent, by the rule's mode;
+4. the team's pool. A lead is never dropped.
+
+An agent is eligible when active, not paused, within their working hours in their own time
+zone, and under their daily capacity. The number of queries per decision does not grow with
+the number of leads, territories or rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from .models import Agent, Lead, Territory
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from .models import Agent, Lead, Listing, RoutingRule, RuleMember, Team, TerritoryArea
+from .normalize import place_key
+
+# How specific a match is: lower wins.
+LEVELS = {"zip": 0, "city": 1, "county": 2, "state": 3, "conditions": 4, "default": 5}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+OPEN_STATUSES = (Lead.Status.NEW, Lead.Status.ACCEPTED)
 
 
 @dataclass(frozen=True)
-class Decision:
-    """Where a lead goes and why. ``agent`` is ``None`` when it stays in the pool."""
+class Skip:
+    agent_id: int
+    name: str
+    reason: str
 
-    agent: Agent | None
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent_id, "name": self.name, "reason": self.reason}
+
+
+@dataclass
+class Decision:
+    """Where a lead goes and why.
+
+    ``agent`` is set for an assignment; ``offered`` lists the agents of a first-to-claim
+    offer; both empty means the team's pool.
+    """
+
     team_id: int | None
     reason: str
-    territory: Territory | None = None
+    agent: Agent | None = None
+    offered: list[Agent] = field(default_factory=list)
+    rule: RoutingRule | None = None
+    mode: str = ""
+    matched: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    # What applying the decision must persist for the rule's rotation (round robin pointer,
+    # weighted credits); empty for a dry run's caller to ignore.
+    rotation_key: int | None = None
+    credits: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def to_pool(self) -> bool:
+        return self.agent is None and not self.offered
 
 
-def route(lead: Lead) -> Decision:
-    """Decide who gets ``lead``; reads only, writes nothing."""
-    zip_code = lead.property_zip
-    territories = Territory.objects.order_by("-priority", "pk")
-    if lead.team_id is not None:
-        territories = territories.filter(team_id=lead.team_id)
-    territory = next((t for t in territories if zip_code and zip_code in t.zip_codes), None)
-    if territory is None:
-        where = f"ZIP {zip_code}" if zip_code else "no ZIP code"
-        return Decision(None, lead.team_id, f"No territory covers {where}: left in the pool.")
-    agent = (
-        territory.agents.filter(is_active=True, is_paused=False, user__is_active=True)
-        .order_by("pk")
+# --- Places --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def zip_facts(zip_code: str) -> tuple[str, str, str]:
+    """(city, county, state) for a five-digit ZIP from the bundled offline data set."""
+    import zipcodes
+
+    try:
+        found = zipcodes.matching(zip_code)
+    except (TypeError, ValueError):
+        return ("", "", "")
+    if not found:
+        return ("", "", "")
+    first = found[0]
+    return (first.get("city", ""), first.get("county", ""), first.get("state", ""))
+
+
+def describe_area(kind: str, value: str) -> str:
+    """``("county", "orange county|fl")`` gives "county Orange County, FL", for people."""
+    if kind == "zip":
+        return f"ZIP {value}"
+    if kind == "state":
+        return f"state {value.upper()}"
+    name, _, state = value.partition("|")
+    return f"{kind} {name.title()}, {state.upper()}"
+
+
+def lead_places(lead: Lead) -> dict[str, str]:
+    """The lead's ZIP, city, county and state, normalised, filled in from the ZIP data."""
+    zip_city, zip_county, zip_state = (
+        zip_facts(lead.property_zip) if lead.property_zip else ("", "", "")
+    )
+    state = (lead.property_state or zip_state).strip().lower()
+    city = lead.property_city or zip_city
+    places = {"zip": lead.property_zip, "state": state}
+    places["city"] = place_key(city, state) if city and state else ""
+    places["county"] = place_key(zip_county, state) if zip_county and state else ""
+    return {kind: value for kind, value in places.items() if value}
+
+
+# --- Eligibility ----------------------------------------------------------------------------
+
+
+def _local(now: dt.datetime, agent: Agent) -> dt.datetime:
+    try:
+        return now.astimezone(ZoneInfo(agent.time_zone))
+    except (KeyError, ValueError):
+        return now.astimezone(ZoneInfo("UTC"))
+
+
+def within_hours(agent: Agent, now: dt.datetime) -> bool:
+    """Whether ``now`` falls inside the agent's working hours in their own time zone.
+
+    No working hours at all means always available.
+    """
+    hours = agent.working_hours or {}
+    if not any(hours.values()):
+        return True
+    local = _local(now, agent)
+    clock = local.strftime("%H:%M")
+    return any(start <= clock < end for start, end in hours.get(WEEKDAYS[local.weekday()], []))
+
+
+def local_midnight(agent: Agent, now: dt.datetime) -> dt.datetime:
+    local = _local(now, agent)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def assigned_today(agents: Iterable[Agent], now: dt.datetime) -> dict[int, int]:
+    """Leads assigned since local midnight, for the agents that have a daily capacity.
+
+    One query per time zone among those agents (usually one), whatever the number of leads.
+    """
+    by_midnight: dict[dt.datetime, list[int]] = {}
+    for agent in agents:
+        if agent.daily_capacity:
+            by_midnight.setdefault(local_midnight(agent, now), []).append(agent.pk)
+    counts: dict[int, int] = {}
+    for midnight, ids in by_midnight.items():
+        rows = (
+            Lead.objects.filter(assigned_agent_id__in=ids, assigned_at__gte=midnight)
+            .values("assigned_agent_id")
+            .annotate(n=Count("id"))
+        )
+        counts.update({row["assigned_agent_id"]: row["n"] for row in rows})
+    return counts
+
+
+def ineligibility(agent: Agent, now: dt.datetime, today: dict[int, int]) -> str:
+    """Why ``agent`` cannot take a lead now, or ``""`` when they can."""
+    if not agent.is_active or not agent.user.is_active:
+        return "inactive"
+    if agent.is_paused:
+        return "paused"
+    if not within_hours(agent, now):
+        return "off hours"
+    if agent.daily_capacity and today.get(agent.pk, 0) >= agent.daily_capacity:
+        return "at daily capacity"
+    return ""
+
+
+# --- Rules ------------------------------------------------------------------------------------
+
+
+def matching_rules(
+    lead: Lead, team_id: int, places: dict[str, str]
+) -> list[tuple[int, RoutingRule, str]]:
+    """The team's active rules whose conditions ``lead`` meets, most specific first.
+
+    Returns (level, rule, what matched). Two queries: the areas, then the rules with their
+    members and agents.
+    """
+    territory_level: dict[int, tuple[int, str]] = {}
+    if places:
+        area_filter = Q()
+        for kind, value in places.items():
+            area_filter |= Q(kind=kind, value=value)
+        for area in TerritoryArea.objects.filter(area_filter, territory__team_id=team_id).only(
+            "territory_id", "kind", "value"
+        ):
+            level = LEVELS[area.kind]
+            if (
+                area.territory_id not in territory_level
+                or level < territory_level[area.territory_id][0]
+            ):
+                territory_level[area.territory_id] = (level, describe_area(area.kind, area.value))
+    rules = (
+        RoutingRule.objects.filter(team_id=team_id, is_active=True)
+        .filter(Q(territory__isnull=True) | Q(territory_id__in=list(territory_level)))
+        .select_related("territory")
+        .prefetch_related("members__agent__user", "territory__agents__user")
+    )
+    found = []
+    for rule in rules:
+        if not conditions_met(rule, lead):
+            continue
+        if rule.territory is not None:
+            level, what = territory_level[rule.territory.pk]
+            what = f"territory {rule.territory.name} by {what}"
+        elif rule.is_default:
+            level, what = LEVELS["default"], "the team default"
+        else:
+            level, what = LEVELS["conditions"], "its conditions"
+        found.append((level, rule, what))
+    found.sort(key=lambda item: (item[0], -item[1].priority, item[1].pk))
+    return found
+
+
+def conditions_met(rule: RoutingRule, lead: Lead) -> bool:
+    if rule.sources and lead.source not in rule.sources:
+        return False
+    if rule.lead_types and lead.lead_type not in rule.lead_types:
+        return False
+    if rule.requires_phone and not lead.contact.phone:
+        return False
+    if rule.price_min is not None and (lead.price is None or lead.price < rule.price_min):
+        return False
+    return rule.price_max is None or (lead.price is not None and lead.price <= rule.price_max)
+
+
+def rule_candidates(rule: RoutingRule, step: int = 0) -> list[tuple[int, Agent, int]]:
+    """(rotation key, agent, weight) for the agents of ``rule`` at fallback ``step``."""
+    if rule.use_territory_agents and rule.territory is not None and step == 0:
+        return [
+            (agent.pk, agent, 1)
+            for agent in sorted(rule.territory.agents.all(), key=lambda a: a.pk)
+        ]
+    members = [m for m in rule.members.all() if m.step == step]
+    return [(m.position * 1_000_000 + m.agent_id, m.agent, m.weight) for m in members]
+
+
+# --- Modes ------------------------------------------------------------------------------------
+
+
+def pick_round_robin(
+    rule: RoutingRule, eligible: Sequence[tuple[int, Agent, int]]
+) -> tuple[Agent, int]:
+    """The first eligible agent after the rotation's last pick, wrapping around."""
+    after = [c for c in eligible if c[0] > rule.rotation_key]
+    key, agent, _ = after[0] if after else eligible[0]
+    return agent, key
+
+
+def pick_weighted(
+    members: dict[int, RuleMember], eligible: Sequence[tuple[int, Agent, int]]
+) -> tuple[Agent, dict[int, int]]:
+    """Smooth weighted round robin: deterministic shares with no drift.
+
+    Each eligible agent gains its weight in credit; the richest is picked and pays the total.
+    Over any run of picks each agent's count stays within one of its share. Returns the pick
+    and the new credits to store.
+    """
+    total = sum(weight for _, _, weight in eligible)
+    credits = {
+        agent.pk: (members[agent.pk].credit if agent.pk in members else 0) + weight
+        for _, agent, weight in eligible
+    }
+    best = max(eligible, key=lambda c: (credits[c[1].pk], -c[0]))[1]
+    credits[best.pk] -= total
+    return best, credits
+
+
+def pick_least_loaded(eligible: Sequence[tuple[int, Agent, int]]) -> Agent:
+    """Fewest open, not yet contacted leads; then the longest since their last lead."""
+    ids = [agent.pk for _, agent, _ in eligible]
+    loads = {
+        row["pk"]: (row["open"], row["last"])
+        for row in Agent.objects.filter(pk__in=ids)
+        .annotate(
+            open=Count(
+                "leads",
+                filter=Q(leads__status__in=OPEN_STATUSES, leads__first_contact_at__isnull=True),
+            ),
+            last=Max("leads__assigned_at"),
+        )
+        .values("pk", "open", "last")
+    }
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    def load(candidate: tuple[int, Agent, int]) -> tuple[int, dt.datetime, int]:
+        open_count, last = loads.get(candidate[1].pk, (0, None))
+        return (open_count, last or epoch, candidate[0])
+
+    return min(eligible, key=load)[1]
+
+
+# --- The decision -----------------------------------------------------------------------------
+
+
+def route(
+    lead: Lead,
+    *,
+    now: dt.datetime | None = None,
+    exclude: Iterable[int] = (),
+    rule: RoutingRule | None = None,
+    step: int = 0,
+    pool: bool = False,
+    lock: bool = False,
+) -> Decision:
+    """Decide who gets ``lead``. Writes nothing; :func:`leads.services.lead_route` applies it.
+
+    ``exclude`` lists agents already tried (escalation). ``rule`` restricts the decision to
+    one rule, from fallback ``step`` on; ``pool`` sends the lead straight to the team's pool.
+    With ``lock`` the chosen rule's rotation is read under a row lock (inside the caller's
+    transaction), so concurrent decisions take turns; a dry run (the admin's "test a lead")
+    leaves it off.
+    """
+    now = now or timezone.now()
+    excluded = set(exclude)
+    places = lead_places(lead)
+    skipped: list[Skip] = []
+
+    if rule is None and not pool:
+        preferred = _preferred_agent(lead, excluded)
+        if preferred is not None:
+            agent, why = preferred
+            if agent.is_active and agent.user.is_active:
+                return Decision(agent.team_id, why, agent=agent, mode="direct")
+            skipped.append(Skip(agent.pk, str(agent), "inactive"))
+
+    team_id = lead.team_id if lead.team_id is not None else _team_for(places)
+    if team_id is None:
+        return Decision(None, "No team covers this lead: left unassigned.", skipped=skipped)
+    if pool:
+        return Decision(team_id, "Nobody accepted it in time: moved to the team pool.")
+
+    if rule is not None:
+        has_chain = any(m.step > 0 for m in rule.members.all())
+        steps = range(max(step, 1), 4) if has_chain and step > 0 else [0]
+        candidates = [(s, rule, f"fallback step {s}" if s else "next agent") for s in steps]
+    else:
+        candidates = [(0, r, what) for _, r, what in matching_rules(lead, team_id, places)]
+    matched = [{"rule": r.pk, "name": r.name, "by": what} for _, r, what in candidates]
+
+    everyone = {a.pk: a for s, r, _ in candidates for _, a, _ in rule_candidates(r, s)}
+    today = assigned_today(everyone.values(), now)
+
+    for rule_step, candidate, what in candidates:
+        label = f"Rule {candidate.name} ({what})"
+        if candidate.mode == RoutingRule.Mode.POOL:
+            return Decision(
+                team_id, f"{label} sends its leads to the team pool.", rule=candidate,
+                mode=candidate.mode, matched=matched, skipped=skipped,
+            )  # fmt: skip
+        eligible = []
+        for key, agent, weight in rule_candidates(candidate, rule_step):
+            why_not = "already tried" if agent.pk in excluded else ineligibility(agent, now, today)
+            if why_not:
+                skipped.append(Skip(agent.pk, str(agent), why_not))
+            else:
+                eligible.append((key, agent, weight))
+        if eligible:
+            return _pick(candidate, rule_step, eligible, label, lock,
+                         Decision(team_id, "", rule=candidate, mode=candidate.mode,
+                                  matched=matched, skipped=skipped))  # fmt: skip
+
+    if candidates:
+        reason = "No matching rule had an available agent: left in the team pool."
+    else:
+        reason = "No rule matched: left in the team pool."
+    return Decision(team_id, reason, matched=matched, skipped=skipped)
+
+
+def _pick(
+    rule: RoutingRule,
+    step: int,
+    eligible: list[tuple[int, Agent, int]],
+    label: str,
+    lock: bool,
+    decision: Decision,
+) -> Decision:
+    mode = rule.mode
+    if mode == RoutingRule.Mode.FIRST_TO_CLAIM:
+        decision.offered = [agent for _, agent, _ in eligible]
+        names = ", ".join(str(a) for a in decision.offered)
+        decision.reason = f"{label}, first to claim: offered to {names}."
+        return decision
+    if mode == RoutingRule.Mode.LEAST_LOADED:
+        decision.agent = pick_least_loaded(eligible)
+    elif mode == RoutingRule.Mode.WEIGHTED:
+        members = RuleMember.objects.filter(rule=rule, step=step)
+        if lock:
+            members = members.select_for_update()
+        decision.agent, decision.credits = pick_weighted({m.agent_id: m for m in members}, eligible)
+    else:
+        if lock:
+            rule.rotation_key = (
+                RoutingRule.objects.select_for_update().values_list("rotation_key", flat=True)
+                .get(pk=rule.pk)
+            )  # fmt: skip
+        decision.agent, decision.rotation_key = pick_round_robin(rule, eligible)
+    decision.reason = f"{label}, {rule.get_mode_display().lower()}: {decision.agent}."
+    return decision
+
+
+def _preferred_agent(lead: Lead, excluded: set[int]) -> tuple[Agent, str] | None:
+    """The listing agent, the agent the source pinned, or the contact's current agent."""
+    if lead.mls_number:
+        listing = (
+            Listing.objects.filter(mls_number=lead.mls_number, is_active=True)
+            .select_related("agent__user")
+            .first()
+        )
+        if listing and listing.agent_id not in excluded:
+            return listing.agent, f"{listing.agent} is the listing agent of MLS {lead.mls_number}."
+    pinned_id = getattr(lead, "pinned_agent_id", None)
+    if pinned_id and pinned_id not in excluded:
+        agent = Agent.objects.select_related("user").filter(pk=pinned_id).first()
+        if agent:
+            return agent, f"The lead source assigned it to {agent}."
+    current = (
+        Lead.objects.filter(contact_id=lead.contact_id, assigned_agent__isnull=False)
+        .exclude(pk=lead.pk)
+        .exclude(status__in=(Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST))
+        .select_related("assigned_agent__user")
+        .order_by("-assigned_at")
         .first()
     )
-    if agent is None:
-        return Decision(
-            None,
-            territory.team_id,
-            f"Territory {territory.name} covers ZIP {zip_code} but has no available agent: "
-            "left in the pool.",
-            territory,
+    if current and current.assigned_agent and current.assigned_agent.pk not in excluded:
+        agent = current.assigned_agent
+        if lead.team_id is None or agent.team_id == lead.team_id:
+            return agent, f"{agent} already works with this person (lead {current.pk})."
+    return None
+
+
+def _team_for(places: dict[str, str]) -> int | None:
+    """A lead with no team takes the team of the most specific territory it falls in."""
+    if places:
+        area_filter = Q()
+        for kind, value in places.items():
+            area_filter |= Q(kind=kind, value=value)
+        areas = sorted(
+            TerritoryArea.objects.filter(area_filter).values_list("kind", "territory__team_id"),
+            key=lambda row: LEVELS[row[0]],
         )
-    return Decision(
-        agent,
-        territory.team_id,
-        f"Territory {territory.name} covers ZIP {zip_code}; {agent} is its first available agent.",
-        territory,
-    )
+        if areas:
+            return areas[0][1]
+    only = list(Team.objects.values_list("pk", flat=True)[:2])
+    return only[0] if len(only) == 1 else None

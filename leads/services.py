@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -10,7 +12,22 @@ from django.utils import timezone
 
 from . import routing, signals
 from .data import LeadData
-from .models import Activity, Agent, Consent, Contact, ContactEmail, ContactPhone, Lead
+from .models import (
+    Activity,
+    Agent,
+    Consent,
+    Contact,
+    ContactEmail,
+    ContactPhone,
+    Lead,
+    LeadOffer,
+    RoutingDecision,
+    RoutingRule,
+    RuleMember,
+)
+
+DEFAULT_SLA_MINUTES = 5
+MAX_ESCALATION_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -133,31 +150,17 @@ def _fill_blanks(contact: Contact, data: LeadData) -> None:
         )
 
 
-def lead_route(*, lead: Lead) -> routing.Decision:
-    """Route ``lead`` with :func:`leads.routing.route` and record the decision."""
-    decision = routing.route(lead)
-    if decision.team_id is not None and lead.team_id is None:
-        lead.team_id = decision.team_id
-        lead.save(update_fields=["team", "updated_at"])
-    if decision.agent is not None:
-        lead_assign(lead=lead, agent=decision.agent, reason=decision.reason)
-    else:
-        Activity.objects.create(
-            contact_id=lead.contact_id,
-            lead=lead,
-            kind=Activity.Kind.UNASSIGNED,
-            summary=decision.reason,
-            data={"territory": decision.territory.pk if decision.territory else None},
-        )
-    return decision
-
-
 def lead_assign(
-    *, lead: Lead, agent: Agent, reason: str, actor: AbstractBaseUser | None = None
+    *,
+    lead: Lead,
+    agent: Agent,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
 ) -> Lead:
     """Give ``lead`` to ``agent``, write the timeline and announce ``lead_assigned``."""
     lead.assigned_agent = agent
-    lead.assigned_at = timezone.now()
+    lead.assigned_at = now or timezone.now()
     lead.save(update_fields=["assigned_agent", "assigned_at", "updated_at"])
     Activity.objects.create(
         contact_id=lead.contact_id,
@@ -171,3 +174,245 @@ def lead_assign(
         lambda: signals.lead_assigned.send(sender=Lead, lead=lead, agent=agent, reason=reason)
     )
     return lead
+
+
+# --- Routing, claims, escalation -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """``won`` when the claim took the lead; otherwise ``holder`` is who has it (or None)."""
+
+    won: bool
+    holder: Agent | None
+
+
+def lead_route(
+    *,
+    lead: Lead,
+    now: dt.datetime | None = None,
+    kind: str = RoutingDecision.Kind.INITIAL,
+    **route_options: Any,
+) -> routing.Decision:
+    """Route ``lead`` with :func:`leads.routing.route`, apply the decision and record it.
+
+    Applies one of: an assignment (with the acceptance deadline of its rule), an offer to
+    every eligible agent (first to claim), or the team's pool. The rule's rotation state is
+    read under a row lock, so leads routed at the same moment never take the same turn.
+    """
+    now = now or timezone.now()
+    decision = routing.route(lead, now=now, lock=True, **route_options)
+    if decision.team_id is not None and lead.team_id is None:
+        lead.team_id = decision.team_id
+    rule = decision.rule
+    lead.routing_rule = rule
+    sla = dt.timedelta(minutes=rule.sla_minutes if rule else DEFAULT_SLA_MINUTES)
+    lead.sla_due_at = None if decision.to_pool else now + sla
+    lead.save(update_fields=["team", "routing_rule", "sla_due_at", "updated_at"])
+    if rule is not None and decision.rotation_key is not None:
+        RoutingRule.objects.filter(pk=rule.pk).update(rotation_key=decision.rotation_key)
+    for agent_id, credit in decision.credits.items():
+        RuleMember.objects.filter(rule=rule, agent_id=agent_id).update(credit=credit)
+    RoutingDecision.objects.create(
+        lead=lead,
+        kind=kind,
+        rule=rule,
+        mode=decision.mode,
+        agent=decision.agent,
+        offered_to=[a.pk for a in decision.offered],
+        matched=decision.matched,
+        skipped=[s.as_dict() for s in decision.skipped],
+        reason=decision.reason,
+    )
+    if decision.agent is not None:
+        lead_assign(lead=lead, agent=decision.agent, reason=decision.reason, now=now)
+    elif decision.offered:
+        _offer(lead, decision.offered, decision.reason)
+    else:
+        Activity.objects.create(
+            contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.UNASSIGNED,
+            summary=decision.reason[:500],
+        )  # fmt: skip
+        lead_in_pool = lead
+        transaction.on_commit(
+            lambda: signals.lead_pooled.send(sender=Lead, lead=lead_in_pool, reason=decision.reason)
+        )
+    return decision
+
+
+def _offer(lead: Lead, agents: list[Agent], reason: str) -> None:
+    LeadOffer.objects.bulk_create(
+        [LeadOffer(lead=lead, agent=agent) for agent in agents], ignore_conflicts=True
+    )
+    LeadOffer.objects.filter(lead=lead, agent__in=agents).update(
+        status=LeadOffer.Status.OPEN, closed_at=None
+    )
+    Activity.objects.create(
+        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.OFFERED,
+        summary=reason[:500], data={"agents": [a.pk for a in agents]},
+    )  # fmt: skip
+    transaction.on_commit(
+        lambda: signals.lead_offered.send(sender=Lead, lead=lead, agents=agents, reason=reason)
+    )
+
+
+def lead_accept(*, lead: Lead, agent: Agent, now: dt.datetime | None = None) -> bool:
+    """The assigned agent accepts ``lead``: the acceptance clock stops. False if not theirs."""
+    now = now or timezone.now()
+    accepted = Lead.objects.filter(
+        pk=lead.pk, assigned_agent=agent, accepted_at__isnull=True
+    ).update(status=Lead.Status.ACCEPTED, accepted_at=now, sla_due_at=None, updated_at=now)
+    if accepted:
+        lead.refresh_from_db()
+        Activity.objects.create(
+            contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.ACCEPTED,
+            actor_id=agent.user_id, summary=f"Accepted by {agent}",
+        )  # fmt: skip
+    return bool(accepted)
+
+
+def lead_claim(*, lead: Lead, agent: Agent, now: dt.datetime | None = None) -> ClaimResult:
+    """``agent`` claims a lead from the pool or from an offer; atomic, the first claim wins.
+
+    A single conditional UPDATE decides: of two claims at the same moment exactly one
+    changes the row. The loser learns who has the lead. An agent may claim only a lead of
+    their own team that is unassigned (pool) or offered to them; the agent it is assigned
+    to "claims" it by accepting it.
+    """
+    now = now or timezone.now()
+    if lead.assigned_agent_id == agent.pk:
+        lead_accept(lead=lead, agent=agent, now=now)
+        return ClaimResult(True, agent)
+    offered = LeadOffer.objects.filter(lead=lead, agent=agent, status=LeadOffer.Status.OPEN)
+    if lead.team_id != agent.team_id and not offered.exists():
+        return ClaimResult(False, lead.assigned_agent)
+    if not agent.is_active:
+        return ClaimResult(False, lead.assigned_agent)
+    with transaction.atomic():
+        won = Lead.objects.filter(pk=lead.pk, assigned_agent__isnull=True).update(
+            assigned_agent=agent, assigned_at=now, accepted_at=now, status=Lead.Status.ACCEPTED,
+            sla_due_at=None, updated_at=now,
+        )  # fmt: skip
+        lead.refresh_from_db()
+        if not won:
+            return ClaimResult(False, lead.assigned_agent)
+        LeadOffer.objects.filter(lead=lead, status=LeadOffer.Status.OPEN).exclude(
+            agent=agent
+        ).update(status=LeadOffer.Status.LOST, closed_at=now)
+        LeadOffer.objects.filter(lead=lead, agent=agent).update(
+            status=LeadOffer.Status.WON, closed_at=now
+        )
+        reason = f"Claimed by {agent}"
+        RoutingDecision.objects.create(
+            lead=lead, kind=RoutingDecision.Kind.CLAIM, agent=agent, reason=reason
+        )
+        Activity.objects.create(
+            contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CLAIMED,
+            actor_id=agent.user_id, summary=reason,
+        )  # fmt: skip
+        transaction.on_commit(
+            lambda: signals.lead_claimed.send(sender=Lead, lead=lead, agent=agent)
+        )
+    return ClaimResult(True, agent)
+
+
+def lead_record_contact(
+    *, lead: Lead, agent: Agent, how: str, now: dt.datetime | None = None
+) -> None:
+    """The first call, text or email to the person: stops the clock, moves a new lead on."""
+    now = now or timezone.now()
+    Lead.objects.filter(pk=lead.pk, first_contact_at__isnull=True).update(
+        first_contact_at=now, sla_due_at=None, updated_at=now
+    )
+    Lead.objects.filter(pk=lead.pk, status__in=(Lead.Status.NEW, Lead.Status.ACCEPTED)).update(
+        status=Lead.Status.CONTACTED
+    )
+    lead.refresh_from_db()
+    Activity.objects.create(
+        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CONTACTED,
+        actor_id=agent.user_id, summary=f"{agent} logged a {how}", data={"how": how},
+    )  # fmt: skip
+
+
+def leads_escalate(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Move on every lead whose acceptance deadline has passed; returns how many moved.
+
+    Safe on several workers at once: each lead is taken with ``SKIP LOCKED`` and its
+    deadline checked again under the lock, so one worker escalates it, once per deadline.
+    """
+    now = now or timezone.now()
+    due = list(
+        Lead.objects.filter(
+            sla_due_at__lte=now, accepted_at__isnull=True, first_contact_at__isnull=True
+        ).values_list("pk", flat=True)[:limit]
+    )
+    moved = 0
+    for pk in due:
+        with transaction.atomic():
+            lead = (
+                Lead.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("contact", "routing_rule", "assigned_agent")
+                .filter(
+                    pk=pk,
+                    sla_due_at__lte=now,
+                    accepted_at__isnull=True,
+                    first_contact_at__isnull=True,
+                )
+                .first()
+            )
+            if lead is None:
+                continue
+            _escalate(lead, now)
+            moved += 1
+    return moved
+
+
+def _escalate(lead: Lead, now: dt.datetime) -> None:
+    """Take the lead from whoever let its deadline pass and route it one step further."""
+    step = lead.escalation_step + 1
+    previous = lead.assigned_agent
+    tried: set[int] = set()
+    for agent_id, offered in lead.routing_decisions.values_list("agent_id", "offered_to"):
+        tried.update([agent_id] if agent_id else [])
+        tried.update(offered or [])
+    LeadOffer.objects.filter(lead=lead, status=LeadOffer.Status.OPEN).update(
+        status=LeadOffer.Status.EXPIRED, closed_at=now
+    )
+    lead.assigned_agent = None
+    lead.assigned_at = None
+    lead.escalation_step = step
+    lead.save(update_fields=["assigned_agent", "assigned_at", "escalation_step", "updated_at"])
+    escalation = RoutingDecision.Kind.ESCALATION
+    if step > MAX_ESCALATION_STEPS:
+        decision = lead_route(lead=lead, now=now, kind=escalation, pool=True)
+    elif lead.routing_rule is None:
+        # It was placed directly (listing agent, pinned, the person's agent): use the rules.
+        decision = lead_route(lead=lead, now=now, kind=escalation, exclude=tried)
+    else:
+        decision = lead_route(
+            lead=lead, now=now, kind=escalation, rule=lead.routing_rule, step=step, exclude=tried
+        )
+    Activity.objects.create(
+        contact_id=lead.contact_id,
+        lead=lead,
+        kind=Activity.Kind.ESCALATED,
+        summary=f"Not accepted in time (step {step}): {decision.reason}"[:500],
+        data={"step": step, "previous_agent": previous.pk if previous else None},
+    )
+    managers: list[Agent] = []
+    if step == 1 and lead.team_id is not None:
+        managers = list(
+            Agent.objects.filter(team_id=lead.team_id, role=Agent.Role.MANAGER, is_active=True)
+        )
+    transaction.on_commit(
+        lambda: signals.lead_escalated.send(
+            sender=Lead,
+            lead=lead,
+            step=step,
+            previous_agent=previous,
+            agent=decision.agent,
+            offered=decision.offered,
+            managers=managers,
+            reason=decision.reason,
+        )
+    )

@@ -11,5 +11,14 @@ from django.dispatch import Signal
 lead_captured = Signal()
 # sender=Lead, lead=Lead, agent=Agent, reason=str
 lead_assigned = Signal()
+# sender=Lead, lead=Lead, agents=list[Agent], reason=str: first to claim, all alerted
+lead_offered = Signal()
+# sender=Lead, lead=Lead, agent=Agent: a pool or offered lead was claimed
+lead_claimed = Signal()
+# sender=Lead, lead=Lead, reason=str: nobody could take it; it waits in the team pool
+lead_pooled = Signal()
+# sender=Lead, lead=Lead, step=int, previous_agent=Agent|None, agent=Agent|None,
+# offered=list[Agent], managers=list[Agent] (non-empty at the first breach), reason=str
+lead_escalated = Signal()
 # sender=Contact, contact=Contact, fields=list[str], origin=str
 contact_changed = Signal()

@@ -55,4 +55,4 @@ def test_a_visitor_submits_the_demo_form_and_operations_see_the_lead_assigned_by
     assert "33139" in row
 
     phone.click("#result_list tbody tr th a")
-    phone.wait_for_selector("text=Miami Beach covers ZIP 33139")
+    phone.wait_for_selector("text=territory Miami Beach by ZIP 33139")
