@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Prefetch, Q
 from django.utils import timezone
 
 from .models import Agent, Lead, Listing, RoutingRule, RuleMember, Team, TerritoryArea
@@ -75,19 +75,20 @@ class Decision:
 # --- Places --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def zip_facts(zip_code: str) -> tuple[str, str, str]:
-    """(city, county, state) for a five-digit ZIP from the bundled offline data set."""
+@lru_cache(maxsize=1)
+def _zip_index() -> dict[str, tuple[str, str, str]]:
+    """ZIP → (city, county, state) from the bundled offline data set, built once."""
     import zipcodes
 
-    try:
-        found = zipcodes.matching(zip_code)
-    except (TypeError, ValueError):
-        return ("", "", "")
-    if not found:
-        return ("", "", "")
-    first = found[0]
-    return (first.get("city", ""), first.get("county", ""), first.get("state", ""))
+    return {
+        row["zip_code"]: (row.get("city", ""), row.get("county", ""), row.get("state", ""))
+        for row in zipcodes.list_all()
+    }
+
+
+def zip_facts(zip_code: str) -> tuple[str, str, str]:
+    """(city, county, state) for a five-digit ZIP; empty strings for an unknown one."""
+    return _zip_index().get(zip_code, ("", "", ""))
 
 
 def describe_area(kind: str, value: str) -> str:
@@ -203,7 +204,10 @@ def matching_rules(
         RoutingRule.objects.filter(team_id=team_id, is_active=True)
         .filter(Q(territory__isnull=True) | Q(territory_id__in=list(territory_level)))
         .select_related("territory")
-        .prefetch_related("members__agent__user", "territory__agents__user")
+        .prefetch_related(
+            Prefetch("members", queryset=RuleMember.objects.select_related("agent__user")),
+            Prefetch("territory__agents", queryset=Agent.objects.select_related("user")),
+        )
     )
     found = []
     for rule in rules:

@@ -159,5 +159,5 @@ def _commit_callbacks() -> None:
     while connection.run_on_commit:
         pending = list(connection.run_on_commit)
         connection.run_on_commit.clear()
-        for _sids, func, _robust in pending:
-            func()
+        for callback in pending:
+            callback[1]()  # (savepoint ids, function, robust)

@@ -42,6 +42,7 @@ def test_a_visitor_submits_the_demo_form_and_operations_see_the_lead_assigned_by
 
     assert run_queue() >= 1
     lead = Lead.objects.get()
+    assert lead.assigned_agent is not None
     assert lead.assigned_agent.display_name == "Alex Carter"
 
     phone.goto(f"{live_server.url}/admin/login/?next=/admin/leads/lead/")

@@ -57,7 +57,7 @@ def capture(zip_code: str = "33139", team=None, **fields) -> Lead:
 
 
 def decision_of(lead: Lead) -> RoutingDecision:
-    return lead.routing_decisions.order_by("-id").first()
+    return lead.routing_decisions.order_by("-id")[0]
 
 
 @pytest.fixture
@@ -84,8 +84,10 @@ def test_a_lead_outside_every_territory_goes_to_the_default_rule_then_the_pool(t
     lead = capture("90210", team)
     assert lead.assigned_agent is None
     decision = decision_of(lead)
+    default = RoutingRule.objects.get(team=team, is_default=True)
+    assert decision.rule == default
     assert decision.matched == [
-        {"rule": decision.rule.pk, "name": "Team default", "by": "the team default"}
+        {"rule": default.pk, "name": "Team default", "by": "the team default"}
     ]
     assert "team pool" in decision.reason
     assert lead.activities.filter(kind=Activity.Kind.UNASSIGNED).exists()
@@ -290,6 +292,7 @@ def test_least_loaded_prefers_fewer_open_leads_then_the_longest_wait(team, alice
     third = capture("90210", team, source="realtor").assigned_agent
     assert {first, second, third} == {alice, bob, carol}
     contacted = Lead.objects.get(assigned_agent=second)
+    assert second is not None
     lead_record_contact(lead=contacted, agent=second, how="call")
     assert capture("90210", team, source="realtor").assigned_agent == second
 
@@ -377,6 +380,7 @@ def test_escalation_follows_the_fallback_chain_then_the_pool(team, alice, bob, c
     lead = capture("90210", team, source="zillow")
     holders = [lead.assigned_agent]
     for _ in range(4):
+        assert lead.sla_due_at is not None
         leads_escalate(now=lead.sla_due_at + dt.timedelta(seconds=1))
         lead.refresh_from_db()
         holders.append(lead.assigned_agent)
@@ -414,6 +418,7 @@ def test_logging_a_first_contact_stops_the_clock(team, beach, alice):
 def test_an_offer_nobody_claims_escalates_to_the_pool(team, beach, alice, bob):
     RoutingRule.objects.filter(territory=beach).update(mode=RoutingRule.Mode.FIRST_TO_CLAIM)
     lead = capture(team=team)
+    assert lead.sla_due_at is not None
     leads_escalate(now=lead.sla_due_at + dt.timedelta(seconds=1))
     lead.refresh_from_db()
     assert lead.assigned_agent is None

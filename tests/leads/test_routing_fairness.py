@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 from leads.routing import pick_round_robin, pick_weighted
 
 
-def agents(n: int) -> list[SimpleNamespace]:
+def agents(n: int) -> list[Any]:
+    """Stand-ins with a ``pk``: the rotations only read that."""
     return [SimpleNamespace(pk=i + 1, name=f"agent {i + 1}") for i in range(n)]
 
 
@@ -26,7 +28,7 @@ def test_round_robin_gives_every_eligible_agent_its_share_within_one(team, leads
     eligible = [(a.pk, a, 1) for a, ok in zip(people, eligible_flags, strict=True) if ok]
     if not eligible:
         return
-    rule = SimpleNamespace(rotation_key=start)
+    rule: Any = SimpleNamespace(rotation_key=start)
     counts = {a.pk: 0 for _, a, _ in eligible}
     for _ in range(leads):
         agent, rule.rotation_key = pick_round_robin(rule, eligible)
@@ -42,7 +44,7 @@ def test_a_skipped_agent_takes_their_turn_again_as_soon_as_they_are_back(team, p
     people = agents(team)
     everyone = [(a.pk, a, 1) for a in people]
     without_first = everyone[1:]
-    rule = SimpleNamespace(rotation_key=0)
+    rule: Any = SimpleNamespace(rotation_key=0)
     for _ in range(paused_for):
         _, rule.rotation_key = pick_round_robin(rule, without_first)
     picks = []
@@ -59,7 +61,7 @@ def test_a_skipped_agent_takes_their_turn_again_as_soon_as_they_are_back(team, p
 def test_weighted_shares_stay_within_one_of_their_weight_at_every_moment(weights, leads):
     people = agents(len(weights))
     eligible = [(i, a, w) for i, (a, w) in enumerate(zip(people, weights, strict=True))]
-    members = {a.pk: SimpleNamespace(credit=0) for a in people}
+    members: dict[int, Any] = {a.pk: SimpleNamespace(credit=0) for a in people}
     counts = {a.pk: 0 for a in people}
     total = sum(weights)
     for n in range(1, leads + 1):
