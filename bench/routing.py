@@ -179,13 +179,13 @@ def run(leads: int, zips: list[str], label: str) -> dict[str, float]:
         counter = QueryCounter()
         with connection.execute_wrapper(counter):
             started = time.perf_counter()
-            route(lead)
+            route(lead, new_person=True)  # as lead_capture routes a first inquiry
             decide.append(time.perf_counter() - started)
         decide_queries.append(counter.count)
         counter = QueryCounter()
         with transaction.atomic(), connection.execute_wrapper(counter):
             started = time.perf_counter()
-            decision = lead_route(lead=lead)
+            decision = lead_route(lead=lead, new_person=True)
             apply.append(time.perf_counter() - started)
         apply_queries.append(counter.count)
         assert decision.agent is not None, decision.reason

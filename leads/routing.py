@@ -24,11 +24,28 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from .models import Agent, Lead, Listing, RoutingRule, RuleMember, Team, TerritoryArea
 from .normalize import place_key
+
+# What routing reads of an agent and of a rule: narrower rows, cheaper decisions.
+AGENT_FIELDS = (
+    "display_name", "team_id", "is_active", "is_paused", "time_zone", "working_hours",
+    "daily_capacity", "user__is_active",
+)  # fmt: skip
+RULE_FIELDS = (
+    "team_id", "name", "is_default", "is_active", "priority", "territory_id", "sources",
+    "lead_types", "price_min", "price_max", "requires_phone", "mode", "use_territory_agents",
+    "sla_minutes", "rotation_key",
+)  # fmt: skip
+
+
+def eligibility_agents() -> QuerySet[Agent]:
+    """Agents with just what eligibility and the explanation read."""
+    return Agent.objects.select_related("user").only(*AGENT_FIELDS)
+
 
 # How specific a match is: lower wins.
 LEVELS = {"zip": 0, "city": 1, "county": 2, "state": 3, "conditions": 4, "default": 5}
@@ -204,10 +221,7 @@ def matching_rules(
         RoutingRule.objects.filter(team_id=team_id, is_active=True)
         .filter(Q(territory__isnull=True) | Q(territory_id__in=list(territory_level)))
         .select_related("territory")
-        .prefetch_related(
-            Prefetch("members", queryset=RuleMember.objects.select_related("agent__user")),
-            Prefetch("territory__agents", queryset=Agent.objects.select_related("user")),
-        )
+        .only(*RULE_FIELDS, "territory__name")
     )
     found = []
     for rule in rules:
@@ -222,7 +236,25 @@ def matching_rules(
             level, what = LEVELS["conditions"], "its conditions"
         found.append((level, rule, what))
     found.sort(key=lambda item: (item[0], -item[1].priority, item[1].pk))
+    _load_agents([rule for _, rule, _ in found])
     return found
+
+
+def _load_agents(rules: list[RoutingRule]) -> None:
+    """Fetch the agents of the rules that need them: one query per kind, none for pools."""
+    by_territory = [r for r in rules if r.use_territory_agents and r.territory is not None]
+    by_member = [r for r in rules if r.mode != RoutingRule.Mode.POOL and r not in by_territory]
+    if by_territory:
+        prefetch_related_objects(
+            [r.territory for r in by_territory],
+            Prefetch("agents", queryset=eligibility_agents()),
+        )
+    members = RuleMember.objects.select_related("agent__user").only(
+        "rule_id", "step", "position", "weight", "credit", "agent_id",
+        *(f"agent__{f}" for f in AGENT_FIELDS),
+    )  # fmt: skip
+    if by_member:
+        prefetch_related_objects(by_member, Prefetch("members", queryset=members))
 
 
 def conditions_met(rule: RoutingRule, lead: Lead) -> bool:
@@ -239,6 +271,8 @@ def conditions_met(rule: RoutingRule, lead: Lead) -> bool:
 
 def rule_candidates(rule: RoutingRule, step: int = 0) -> list[tuple[int, Agent, int]]:
     """(rotation key, agent, weight) for the agents of ``rule`` at fallback ``step``."""
+    if rule.mode == RoutingRule.Mode.POOL:
+        return []
     if rule.use_territory_agents and rule.territory is not None and step == 0:
         return [
             (agent.pk, agent, 1)
@@ -315,6 +349,7 @@ def route(
     step: int = 0,
     pool: bool = False,
     lock: bool = False,
+    new_person: bool = False,
 ) -> Decision:
     """Decide who gets ``lead``. Writes nothing; :func:`leads.services.lead_route` applies it.
 
@@ -322,7 +357,8 @@ def route(
     one rule, from fallback ``step`` on; ``pool`` sends the lead straight to the team's pool.
     With ``lock`` the chosen rule's rotation is read under a row lock (inside the caller's
     transaction), so concurrent decisions take turns; a dry run (the admin's "test a lead")
-    leaves it off.
+    leaves it off. ``new_person`` says the contact was just created, so nobody can already
+    work with them (one query fewer).
     """
     now = now or timezone.now()
     excluded = set(exclude)
@@ -330,7 +366,7 @@ def route(
     skipped: list[Skip] = []
 
     if rule is None and not pool:
-        preferred = _preferred_agent(lead, excluded)
+        preferred = _preferred_agent(lead, excluded, new_person)
         if preferred is not None:
             agent, why = preferred
             if agent.is_active and agent.user.is_active:
@@ -412,7 +448,9 @@ def _pick(
     return decision
 
 
-def _preferred_agent(lead: Lead, excluded: set[int]) -> tuple[Agent, str] | None:
+def _preferred_agent(
+    lead: Lead, excluded: set[int], new_person: bool = False
+) -> tuple[Agent, str] | None:
     """The listing agent, the agent the source pinned, or the contact's current agent."""
     if lead.mls_number:
         listing = (
@@ -427,6 +465,8 @@ def _preferred_agent(lead: Lead, excluded: set[int]) -> tuple[Agent, str] | None
         agent = Agent.objects.select_related("user").filter(pk=pinned_id).first()
         if agent:
             return agent, f"The lead source assigned it to {agent}."
+    if new_person:
+        return None
     current = (
         Lead.objects.filter(contact_id=lead.contact_id, assigned_agent__isnull=False)
         .exclude(pk=lead.pk)

@@ -100,7 +100,7 @@ def _capture(data: LeadData) -> Lead:
             obtained_at=consent.obtained_at,
         )
     if not data.is_test:
-        lead_route(lead=lead)
+        lead_route(lead=lead, new_person=not known)
     return lead
 
 

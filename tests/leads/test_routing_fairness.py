@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leads.routing import pick_round_robin, pick_weighted
@@ -54,6 +54,7 @@ def test_a_skipped_agent_takes_their_turn_again_as_soon_as_they_are_back(team, p
     assert sorted(picks) == [a.pk for a in people]  # one full turn each, the returner included
 
 
+@settings(max_examples=500)
 @given(
     weights=st.lists(st.integers(min_value=1, max_value=10), min_size=1, max_size=8),
     leads=st.integers(min_value=1, max_value=400),
@@ -70,4 +71,4 @@ def test_weighted_shares_stay_within_one_of_their_weight_at_every_moment(weights
             members[pk].credit = credit
         counts[agent.pk] += 1
         for _, a, w in eligible:
-            assert abs(counts[a.pk] - n * w / total) < 1, (n, counts, weights)
+            assert abs(counts[a.pk] - n * w / total) <= 1, (n, counts, weights)
