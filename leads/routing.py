@@ -246,7 +246,7 @@ def _load_agents(rules: list[RoutingRule]) -> None:
     by_member = [r for r in rules if r.mode != RoutingRule.Mode.POOL and r not in by_territory]
     if by_territory:
         prefetch_related_objects(
-            [r.territory for r in by_territory],
+            [r.territory for r in by_territory if r.territory is not None],
             Prefetch("agents", queryset=eligibility_agents()),
         )
     members = RuleMember.objects.select_related("agent__user").only(
