@@ -175,12 +175,12 @@ class TestSweepAndReplay:
 
 
 @pytest.mark.django_db
-def test_the_sweeper_is_scheduled_after_migrate():
+def test_the_sweeper_and_the_escalation_are_scheduled_after_migrate():
     from django_q.models import Schedule
 
-    schedule = Schedule.objects.get(name="sweep inbound events")
-    assert schedule.func == "integrations.tasks.sweep_events"
-    assert schedule.repeats == -1
+    schedules = dict(Schedule.objects.values_list("func", "repeats"))
+    assert schedules["integrations.tasks.sweep_events"] == -1
+    assert schedules["leads.tasks.escalate_overdue"] == -1
 
 
 # --- Concurrency, on PostgreSQL ---------------------------------------------------------------
