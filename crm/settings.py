@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "social_django",
+    "django_htmx",
     "leads",
     "integrations",
 ]
@@ -66,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "social_django.middleware.SocialAuthExceptionMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -82,6 +85,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "social_django.context_processors.backends",
+                "social_django.context_processors.login_redirect",
             ],
         },
     },
@@ -161,12 +166,34 @@ AUTHENTICATION_BACKENDS = [
     "social_core.backends.google.GoogleOAuth2",
     "django.contrib.auth.backends.ModelBackend",
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "leads:inbox"
+LOGOUT_REDIRECT_URL = "login"
 SOCIAL_AUTH_GOOGLE_OAUTH2_KEY: str = env.str("GOOGLE_OAUTH2_KEY", default="")
 SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET: str = env.str("GOOGLE_OAUTH2_SECRET", default="")
 SOCIAL_AUTH_GOOGLE_OAUTH2_WHITELISTED_DOMAINS: list[str] = env.list(
     "GOOGLE_OAUTH2_DOMAINS", default=[]
 )
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_LOGIN_ERROR_URL = "login"
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "leads:inbox"
+# Signing in with Google never creates an account: the email must already be an active
+# agent's (leads.auth.require_existing_agent).
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "leads.auth.require_existing_agent",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+)
+# Failed password sign-ins allowed per window, per client address and per username; a
+# browser the user signed in from before keeps a count of its own, so an attacker cannot
+# lock the real user out (leads/auth.py).
+LOGIN_FAILURES_PER_IP: int = env.int("LOGIN_FAILURES_PER_IP", default=20)
+LOGIN_FAILURES_PER_USERNAME: int = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+LOGIN_FAILURE_WINDOW: int = env.int("LOGIN_FAILURE_WINDOW", default=15 * 60)
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

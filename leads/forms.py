@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
+from django.db import models
+from django.db.models import QuerySet
 
-from .models import Contact, Lead, Team
-from .normalize import normalize_zip
+from .models import Agent, Contact, Lead, Team
+from .normalize import normalize_phone, normalize_zip
+from .services import agent_alert_settings
 
 
 class TestLeadForm(forms.Form):
@@ -46,3 +51,130 @@ class TestLeadForm(forms.Form):
             price=data["price"],
             mls_number=data["mls_number"],
         )
+
+
+# --- The agent's app --------------------------------------------------------------------------
+
+
+class LeadFilterForm(forms.Form):
+    """The inbox's filters and search; every field optional, bad values ignored."""
+
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), ("open", "Open"), ("closed", "Closed"), *Lead.Status.choices],
+    )
+    source = forms.CharField(required=False, max_length=32)
+    lead_type = forms.ChoiceField(
+        required=False, choices=[("", "Any type"), *Lead.Type.choices], label="Type"
+    )
+    mine = forms.BooleanField(required=False, label="Only mine")
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=[c for c in Lead.Status.choices if c[0] != Lead.Status.NEW])
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        max_length=4000, widget=forms.Textarea(attrs={"rows": 3}), label="Note", strip=True
+    )
+
+
+class ContactLogForm(forms.Form):
+    how = forms.ChoiceField(
+        choices=[("call", "Call"), ("text", "Text"), ("email", "Email")], initial="call"
+    )
+
+
+class ReassignForm(forms.Form):
+    agent = forms.ModelChoiceField(queryset=Agent.objects.none(), label="Give it to")
+    reason = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args: Any, agents: QuerySet[Agent], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["agent"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = agents
+
+
+WEEKDAY_LABELS = (
+    ("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
+    ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"),
+)  # fmt: skip
+TIME_FORMATS = ["%H:%M"]
+
+
+class AgentSettingsForm(forms.Form):
+    """An agent's own settings: phone, pause, time zone, working hours (one span a day), and
+    the alert preferences the agent model has."""
+
+    mobile_phone = forms.CharField(
+        max_length=30, required=False, label="Mobile phone",
+        help_text="Where SMS alerts go, e.g. (305) 555-0123.",
+    )  # fmt: skip
+    is_paused = forms.BooleanField(required=False, label="Pause: I'm away, send me no new leads")
+    time_zone = forms.ChoiceField(choices=[])
+
+    def __init__(self, *args: Any, agent: Agent, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", self.initial_for(agent))
+        super().__init__(*args, **kwargs)
+        zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+        time_zone = self.fields["time_zone"]
+        assert isinstance(time_zone, forms.ChoiceField)
+        time_zone.choices = [(z, z.replace("_", " ")) for z in zones]
+        for day, label in WEEKDAY_LABELS:
+            self.fields[f"{day}_start"] = forms.TimeField(
+                required=False, label=f"{label} from", input_formats=TIME_FORMATS,
+                widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            )  # fmt: skip
+            self.fields[f"{day}_end"] = forms.TimeField(
+                required=False, label="to", input_formats=TIME_FORMATS,
+                widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            )  # fmt: skip
+        for name in agent_alert_settings():
+            model_field = Agent._meta.get_field(name)
+            if isinstance(model_field, models.Field) and (field := model_field.formfield()):
+                self.fields[name] = field
+
+    @staticmethod
+    def initial_for(agent: Agent) -> dict[str, Any]:
+        initial: dict[str, Any] = {
+            "mobile_phone": agent.mobile_phone,
+            "is_paused": agent.is_paused,
+            "time_zone": agent.time_zone,
+        }
+        for day, _ in WEEKDAY_LABELS:
+            spans = (agent.working_hours or {}).get(day) or []
+            if spans:
+                initial[f"{day}_start"], initial[f"{day}_end"] = spans[0][0], spans[-1][1]
+        for name in agent_alert_settings():
+            initial[name] = getattr(agent, name)
+        return initial
+
+    def clean_mobile_phone(self) -> str:
+        raw = self.cleaned_data.get("mobile_phone", "")
+        phone = normalize_phone(raw)
+        if raw and not phone:
+            raise forms.ValidationError("Enter a valid phone number, e.g. (305) 555-0123.")
+        return phone
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        hours: dict[str, list[list[str]]] = {}
+        for day, label in WEEKDAY_LABELS:
+            start, end = data.get(f"{day}_start"), data.get(f"{day}_end")
+            if start is None and end is None:
+                continue
+            if start is None or end is None or start >= end:
+                self.add_error(f"{day}_end", f"{label}: give a start before the end, or neither.")
+                continue
+            hours[day] = [[start.strftime("%H:%M"), end.strftime("%H:%M")]]
+        data["working_hours"] = hours
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        """The cleaned values, named as ``agent_update_settings`` takes them."""
+        data = self.cleaned_data
+        names = ["mobile_phone", "is_paused", "time_zone", "working_hours", *agent_alert_settings()]
+        return {name: data[name] for name in names}

@@ -6,7 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -416,3 +418,152 @@ def _escalate(lead: Lead, now: dt.datetime) -> None:
             reason=decision.reason,
         )
     )
+
+
+# --- Working a lead from the agent's app ------------------------------------------------------
+
+
+def _may_work(lead: Lead, agent: Agent) -> bool:
+    """The assigned agent, or a manager of the lead's team."""
+    return lead.assigned_agent_id == agent.pk or (
+        agent.is_manager and lead.team_id is not None and lead.team_id == agent.team_id
+    )
+
+
+def lead_set_status(
+    *, lead: Lead, agent: Agent, status: str, now: dt.datetime | None = None
+) -> Lead:
+    """Move ``lead`` to ``status`` and write the timeline.
+
+    Only the assigned agent or the team's manager may; anyone else gets ``PermissionDenied``,
+    an unknown status ``ValueError``. A new lead moved on is accepted by the same stroke
+    (its clock stops): the agent is plainly working it.
+    """
+    if not _may_work(lead, agent):
+        raise PermissionDenied("Only the lead's agent or the team's manager may change it.")
+    if status not in Lead.Status.values or status == Lead.Status.NEW:
+        raise ValueError(f"status: {status!r} is not a status a lead can be moved to.")
+    now = now or timezone.now()
+    before = lead.status
+    if before == status:
+        return lead
+    lead.status = status
+    fields = ["status", "updated_at"]
+    if lead.accepted_at is None and lead.assigned_agent_id is not None:
+        lead.accepted_at, lead.sla_due_at = now, None
+        fields += ["accepted_at", "sla_due_at"]
+    lead.save(update_fields=fields)
+    Activity.objects.create(
+        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.STATUS_CHANGED,
+        actor_id=agent.user_id,
+        summary=f"{agent} moved it from {Lead.Status(before).label} to {lead.get_status_display()}",
+        data={"from": before, "to": status},
+    )  # fmt: skip
+    return lead
+
+
+def lead_add_note(*, lead: Lead, agent: Agent, text: str) -> Activity:
+    """Add a note to the lead's timeline. The assigned agent or the team's manager only."""
+    if not _may_work(lead, agent):
+        raise PermissionDenied("Only the lead's agent or the team's manager may add notes.")
+    text = text.strip()
+    if not text:
+        raise ValueError("text: a note cannot be empty.")
+    Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
+    return Activity.objects.create(
+        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.NOTE, actor_id=agent.user_id,
+        summary=f"Note by {agent}: {text}"[:500], data={"text": text},
+    )  # fmt: skip
+
+
+def lead_log_contact(*, lead: Lead, agent: Agent, how: str, now: dt.datetime | None = None) -> None:
+    """:func:`lead_record_contact`, for the assigned agent or the team's manager only."""
+    if not _may_work(lead, agent):
+        raise PermissionDenied("Only the lead's agent or the team's manager may log a contact.")
+    if how not in CONTACT_METHODS:
+        raise ValueError(f"how: {how!r} is not one of {', '.join(CONTACT_METHODS)}.")
+    lead_record_contact(lead=lead, agent=agent, how=how, now=now)
+
+
+CONTACT_METHODS = ("call", "text", "email")
+
+
+def lead_reassign(
+    *, lead: Lead, manager: Agent, agent: Agent, reason: str = "", now: dt.datetime | None = None
+) -> Lead:
+    """A manager hands ``lead`` to ``agent`` of the same team.
+
+    A lead nobody has contacted yet starts over for the new agent: it waits for their
+    acceptance with a fresh deadline. One already being worked keeps its status and goes on
+    with the new agent. Open offers close. Raises ``PermissionDenied`` unless ``manager``
+    manages the lead's team, and ``ValueError`` when ``agent`` is not an active agent of it.
+    """
+    if not (manager.is_manager and lead.team_id is not None and lead.team_id == manager.team_id):
+        raise PermissionDenied("Only the team's manager may reassign its leads.")
+    if agent.team_id != lead.team_id or not agent.is_active:
+        raise ValueError("agent: choose an active agent of the lead's team.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        if lead.assigned_agent_id == agent.pk:
+            return lead
+        previous = lead.assigned_agent
+        fresh = lead.first_contact_at is None and lead.status in (
+            Lead.Status.NEW, Lead.Status.ACCEPTED,
+        )  # fmt: skip
+        if fresh:
+            rule = lead.routing_rule
+            minutes = rule.sla_minutes if rule else DEFAULT_SLA_MINUTES
+            lead.status, lead.accepted_at = Lead.Status.NEW, None
+            lead.sla_due_at = now + dt.timedelta(minutes=minutes)
+        lead.escalation_step = 0
+        lead.save(update_fields=["status", "accepted_at", "sla_due_at", "escalation_step"])
+        LeadOffer.objects.filter(lead=lead, status=LeadOffer.Status.OPEN).update(
+            status=LeadOffer.Status.EXPIRED, closed_at=now
+        )
+        why = f"Reassigned by {manager}" + (f" from {previous}" if previous else "")
+        why += f": {reason.strip()}" if reason.strip() else "."
+        RoutingDecision.objects.create(
+            lead=lead, kind=RoutingDecision.Kind.MANUAL, agent=agent, reason=why[:1000]
+        )
+        lead_assign(lead=lead, agent=agent, reason=why, actor=manager.user, now=now)
+    return lead
+
+
+AGENT_SETTINGS = ("mobile_phone", "is_paused", "time_zone", "working_hours")
+
+
+def agent_update_settings(*, agent: Agent, actor: Agent, **changes: Any) -> Agent:
+    """Change an agent's own settings (phone, pause, time zone, working hours, alerts).
+
+    An agent changes only their own; a manager also those of their team's agents. Unknown
+    names raise ``ValueError``. The change is written to the agent's history in the admin
+    (an agent's settings belong to no contact, so not to a lead's timeline).
+    """
+    if actor.pk != agent.pk and not (actor.is_manager and actor.team_id == agent.team_id):
+        raise PermissionDenied("An agent changes only their own settings.")
+    allowed = set(AGENT_SETTINGS) | set(agent_alert_settings())
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))}: not a setting an agent can change.")
+    changed = [name for name, value in changes.items() if getattr(agent, name) != value]
+    if not changed:
+        return agent
+    for name in changed:
+        setattr(agent, name, changes[name])
+    agent.save(update_fields=changed)
+    labels = [str(getattr(Agent._meta.get_field(name), "verbose_name", name)) for name in changed]
+    LogEntry.objects.log_actions(
+        actor.user_id, [agent], CHANGE, [{"changed": {"fields": labels}}], single_object=True
+    )
+    return agent
+
+
+def agent_alert_settings() -> list[str]:
+    """The alert preference fields the agent model has (channels, quiet hours, details)."""
+    names = (
+        "sms_enabled", "email_enabled", "alert_sms", "alert_email", "quiet_hours_start",
+        "quiet_hours_end", "include_contact_details",
+    )  # fmt: skip
+    present = {f.name for f in Agent._meta.get_fields()}
+    return [n for n in names if n in present]

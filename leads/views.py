@@ -1,12 +1,399 @@
-"""The agent UI. Until the inbox lands, ``/`` sends signed-in staff to the admin."""
+"""The agent's app: inbox, lead page, pool, settings and the manager's dashboard.
+
+Every view is a thin caller: reads go through :mod:`leads.selectors` (already limited to
+what the user may see), writes through :mod:`leads.services` (which check again). A lead
+the user may not see is a 404, exactly like one that does not exist; an action the user may
+not take on a lead they can see is a 403. Actions answer htmx with the fragment to swap in,
+and anything else with a redirect, so every button also works without JavaScript.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from . import selectors, services
+from .forms import (
+    AgentSettingsForm,
+    ContactLogForm,
+    LeadFilterForm,
+    NoteForm,
+    ReassignForm,
+    StatusForm,
+)
+from .models import Agent, Lead
+
+PAGE_SIZE = 25
+View = Callable[..., HttpResponse]
 
 
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:leads_lead_changelist")
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def agent_required(view: View) -> View:
+    """Signed in with an active agent profile; staff without one go to the admin."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        agent = selectors.agent_for(request.user)
+        if agent is None:
+            if request.user.is_staff:
+                return redirect("admin:index")
+            raise PermissionDenied("This sign-in has no active agent profile.")
+        return view(request, agent, *args, **kwargs)
+
+    return wrapped
+
+
+def _lead_or_404(request: HttpRequest, pk: int) -> Lead:
+    try:
+        return selectors.lead_get(user=request.user, pk=pk)
+    except Lead.DoesNotExist:
+        raise Http404("No such lead.") from None
+
+
+def _page(request: HttpRequest) -> int:
+    try:
+        return max(1, min(int(request.GET.get("page", "1")), 1000))
+    except ValueError:
+        return 1
+
+
+def _rows(request: HttpRequest, leads: Any) -> tuple[list[Lead], int | None]:
+    """One page of rows, and the next page's number (None on the last)."""
+    page = _page(request)
+    start = (page - 1) * PAGE_SIZE
+    rows = list(leads[start : start + PAGE_SIZE + 1])
+    return rows[:PAGE_SIZE], page + 1 if len(rows) > PAGE_SIZE else None
+
+
+@require_GET
+@agent_required
+def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
+    """New and offered leads first, with their deadlines; then accepted ones; then the rest."""
+    form = LeadFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    mine = not agent.is_manager or data.get("mine", False)
+    filters = selectors.LeadFilters(
+        status=data.get("status", ""),
+        source=data.get("source", ""),
+        lead_type=data.get("lead_type", ""),
+        q=data.get("q", ""),
+        scope="mine" if mine else "",
+    )
+    rows, next_page = _rows(request, selectors.lead_list(user=request.user, filters=filters))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "agent": agent,
+        "form": form,
+        "rows": rows,
+        "next_page": next_page,
+        "query": query.urlencode(),
+        "sources": selectors.lead_sources(user=request.user),
+        "filtered": any(filters.__dict__[k] for k in ("status", "source", "lead_type", "q")),
+        "now": timezone.now(),
+        "nav": "inbox",
+    }
+    if request.htmx and request.htmx.target in ("lead-list", "more"):
+        return render(request, "leads/_lead_list.html", context)
+    return render(request, "leads/inbox.html", context)
+
+
+@require_GET
+@agent_required
+def pool(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
+    """The team's unassigned leads, oldest waiting first, each claimable in one tap."""
+    rows, next_page = _rows(request, selectors.pool_list(user=request.user))
+    context = {
+        "agent": agent,
+        "rows": rows,
+        "next_page": next_page,
+        "query": "",
+        "now": timezone.now(),
+        "nav": "pool",
+    }
+    if request.htmx and request.htmx.target == "more":
+        return render(request, "leads/_lead_list.html", context)
+    return render(request, "leads/pool.html", context)
+
+
+def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, Any]:
+    access = selectors.lead_access(user=request.user, lead=lead)
+    return {
+        "agent": agent,
+        "lead": lead,
+        "contact": lead.contact,
+        "access": access,
+        "timeline": selectors.lead_timeline(lead=lead),
+        "related": list(selectors.lead_related(user=request.user, lead=lead)),
+        "status_form": StatusForm(initial={"status": lead.status}),
+        "note_form": NoteForm(),
+        "contact_form": ContactLogForm(),
+        "reassign_form": ReassignForm(agents=selectors.team_agents(user=request.user))
+        if access.reassign
+        else None,
+        "now": timezone.now(),
+        "nav": "inbox",
+    }
+
+
+@require_GET
+@agent_required
+def lead_detail(request: HttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    lead = _lead_or_404(request, pk)
+    return render(request, "leads/lead_detail.html", _lead_context(request, agent, lead))
+
+
+def _after_action(
+    request: HtmxHttpRequest, agent: Agent, lead: Lead, *, status: int = 200
+) -> HttpResponse:
+    """What an action answers: for htmx the inbox row or the lead page's body to swap in,
+    otherwise a redirect to the lead page (or the inbox when the lead is no longer visible)."""
+    try:
+        fresh: Lead | None = selectors.lead_get(user=request.user, pk=lead.pk)
+    except Lead.DoesNotExist:
+        fresh = None
+    if not request.htmx:
+        return redirect("leads:inbox") if fresh is None else redirect("leads:lead", pk=lead.pk)
+    if (request.htmx.target or "").startswith("row-"):
+        context = {
+            "lead": fresh or lead,
+            "agent": agent,
+            "gone": fresh is None,
+            "now": timezone.now(),
+        }
+        return render(request, "leads/_lead_row.html", context, status=status)
+    if fresh is None:
+        return HttpResponseClientRedirect(reverse("leads:inbox"))
+    context = _lead_context(request, agent, fresh)
+    return render(request, "leads/_lead_body.html", context, status=status)
+
+
+@require_POST
+@agent_required
+def lead_accept(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    lead = _lead_or_404(request, pk)
+    access = selectors.lead_access(user=request.user, lead=lead)
+    if access.claim:
+        return _claim(request, agent, lead)
+    if not access.accept:
+        raise PermissionDenied("Only the agent it is assigned to can accept this lead.")
+    if services.lead_accept(lead=lead, agent=agent):
+        messages.success(request, "Accepted. The clock has stopped.")
+    return _after_action(request, agent, lead)
+
+
+@require_POST
+@agent_required
+def lead_claim(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    lead = _lead_or_404(request, pk)
+    if not selectors.lead_access(user=request.user, lead=lead).claim:
+        raise PermissionDenied("This lead cannot be claimed.")
+    return _claim(request, agent, lead)
+
+
+def _claim(request: HtmxHttpRequest, agent: Agent, lead: Lead) -> HttpResponse:
+    result = services.lead_claim(lead=lead, agent=agent)
+    if result.won:
+        messages.success(request, "It's yours. The clock has stopped.")
+        return _after_action(request, agent, lead)
+    holder = result.holder or "another agent"
+    messages.warning(request, f"Too late: {holder} already has this lead.")
+    return _after_action(request, agent, lead, status=409)
+
+
+@require_POST
+@agent_required
+def lead_status(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    lead = _lead_or_404(request, pk)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(request, form)
+    services.lead_set_status(lead=lead, agent=agent, status=form.cleaned_data["status"])
+    messages.success(request, f"Moved to {lead.get_status_display()}.")
+    return _after_action(request, agent, lead)
+
+
+@require_POST
+@agent_required
+def lead_note(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    lead = _lead_or_404(request, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(request, form)
+    services.lead_add_note(lead=lead, agent=agent, text=form.cleaned_data["text"])
+    messages.success(request, "Note added.")
+    return _after_action(request, agent, lead)
+
+
+@require_POST
+@agent_required
+def lead_contact(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    lead = _lead_or_404(request, pk)
+    form = ContactLogForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(request, form)
+    how = form.cleaned_data["how"]
+    services.lead_log_contact(lead=lead, agent=agent, how=how)
+    messages.success(request, f"Logged a {how}.")
+    return _after_action(request, agent, lead)
+
+
+@require_POST
+@agent_required
+def lead_reassign(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    lead = _lead_or_404(request, pk)
+    if not selectors.lead_access(user=request.user, lead=lead).reassign:
+        raise PermissionDenied("Only the team's manager may reassign its leads.")
+    form = ReassignForm(request.POST, agents=selectors.team_agents(user=request.user))
+    if not form.is_valid():
+        return _bad_request(request, form)
+    target = form.cleaned_data["agent"]
+    services.lead_reassign(
+        lead=lead, manager=agent, agent=target, reason=form.cleaned_data["reason"]
+    )
+    messages.success(request, f"Reassigned to {target}.")
+    return _after_action(request, agent, lead)
+
+
+def _bad_request(request: HttpRequest, form: Any) -> HttpResponse:
+    errors = "; ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
+    return HttpResponse(f"Not saved. {errors}", status=400, content_type="text/plain")
+
+
+@agent_required
+def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
+    """The agent's own settings: phone, pause, time zone, working hours, alerts."""
+    if request.method == "POST":
+        form = AgentSettingsForm(request.POST, agent=agent)
+        if form.is_valid():
+            services.agent_update_settings(agent=agent, actor=agent, **form.changes())
+            messages.success(request, "Settings saved.")
+            return redirect("leads:settings")
+    else:
+        form = AgentSettingsForm(agent=agent)
+    context = {
+        "agent": agent,
+        "form": form,
+        "days": [(label, form[f"{day}_start"], form[f"{day}_end"]) for day, label in WEEKDAYS],
+        "alert_fields": [form[name] for name in services.agent_alert_settings()],
+        "nav": "settings",
+    }
+    return render(request, "leads/settings.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+@agent_required
+def dashboard(request: HttpRequest, agent: Agent) -> HttpResponse:
+    """The manager's figures over 7, 30 or 90 days, with charts drawn on the server."""
+    if not agent.is_manager:
+        raise PermissionDenied("The dashboard is for managers.")
+    try:
+        days = int(request.GET.get("days", "30"))
+    except ValueError:
+        days = 30
+    board = selectors.dashboard(user=request.user, days=days)
+    assert board is not None
+    return render(
+        request,
+        "leads/dashboard.html",
+        {
+            "agent": agent,
+            "board": board,
+            "overall": _speed_row(board.speed_overall),
+            "by_agent": [_speed_row(speed) for speed in board.speed_by_agent],
+            "by_source": [_speed_row(speed) for speed in board.speed_by_source],
+            "periods": selectors.PERIODS,
+            "source_chart": bar_chart(board.by_source),
+            "week_chart": column_chart([(f"{w:%b %d}", n) for w, n in board.by_week]),
+            "funnel_chart": bar_chart(board.funnel),
+            "now": timezone.now(),
+            "nav": "dashboard",
+        },
+    )
+
+
+def duration(value: dt.timedelta | None) -> str:
+    """A span as a person reads it: "45s", "3m 07s", "2h 05m", "3d 4h"; an em dash for none."""
+    if value is None:
+        return "\u2014"
+    seconds = int(value.total_seconds())
+    minutes, hours = seconds // 60, seconds // 3600
+    if seconds < 60:
+        return f"{seconds}s"
+    if minutes < 60:
+        return f"{minutes}m {seconds % 60:02d}s"
+    if hours < 48:
+        return f"{hours}h {minutes % 60:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def _speed_row(speed: selectors.Speed) -> dict[str, Any]:
+    return {
+        "label": speed.label,
+        "leads": speed.leads,
+        "accept_median": duration(speed.to_accept_median),
+        "accept_p90": duration(speed.to_accept_p90),
+        "contact_median": duration(speed.to_contact_median),
+        "contact_p90": duration(speed.to_contact_p90),
+    }
+
+
+# --- Charts: geometry computed here, drawn as inline SVG by the templates ------------------
+
+
+def bar_chart(items: list[tuple[str, int]], width: int = 320, row: int = 28) -> dict[str, Any]:
+    """Horizontal bars, one per (label, value): label above, bar and value below."""
+    top = max((value for _, value in items), default=0) or 1
+    bars = []
+    for index, (label, value) in enumerate(items):
+        length = round((width - 48) * value / top)
+        bar = {"label": label, "value": value, "y": index * row, "width": max(length, bool(value))}
+        bars.append(bar)
+    return {"width": width, "height": max(row * len(items), row), "bars": bars, "row": row}
+
+
+def column_chart(
+    items: list[tuple[str, int]], width: int = 320, height: int = 140
+) -> dict[str, Any]:
+    """Vertical columns, one per (label, value), with every other label under the axis."""
+    top = max((value for _, value in items), default=0) or 1
+    slot = width / max(len(items), 1)
+    plot = height - 34
+    columns = []
+    for index, (label, value) in enumerate(items):
+        size = round(plot * value / top)
+        columns.append(
+            {
+                "label": label if len(items) <= 6 or index % max(1, len(items) // 6) == 0 else "",
+                "value": value,
+                "x": round(index * slot + slot * 0.15, 1),
+                "y": 14 + plot - size,
+                "width": round(slot * 0.7, 1),
+                "height": size,
+                "text_x": round(index * slot + slot / 2, 1),
+            }
+        )
+    return {"width": width, "height": height, "columns": columns, "axis": 14 + plot}
+
+
+WEEKDAYS = (
+    ("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"),
+    ("sat", "Sat"), ("sun", "Sun"),
+)  # fmt: skip

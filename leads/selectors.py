@@ -1,0 +1,501 @@
+"""Reads of the domain, already limited to what the asking user may see.
+
+Views and the REST API read through these and nothing else, so the rule of who sees what
+lives in one place: an agent sees the leads assigned to them, the leads offered to them and
+their team's pool; a manager sees every lead of their team; anyone without an active agent
+profile sees nothing (staff work in the admin). Every function runs a fixed number of
+queries, whatever the number of leads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from .models import Activity, Agent, Lead, LeadOffer, RoutingDecision
+from .normalize import normalize_email
+
+CLOSED_STATUSES = (Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST)
+# What a row of a list shows: narrower rows sort faster on a big team.
+ROW_FIELDS = (
+    "public_id", "contact_id", "team_id", "source", "lead_type", "message", "property_address",
+    "property_city", "property_state", "property_zip", "price", "status", "assigned_agent_id",
+    "sla_due_at", "received_at", "updated_at", "accepted_at", "first_contact_at",
+    "contact__first_name", "contact__last_name", "contact__email", "contact__phone",
+    "assigned_agent__display_name", "assigned_agent__user_id",
+)  # fmt: skip
+PERIODS = (7, 30, 90)
+FAILED_DELIVERY = ("failed", "undelivered")
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    """What a list is narrowed to. ``scope``: "" all I may see, "mine" assigned or offered to
+    me, "pool" the team's unassigned leads. ``status`` is a status, "open" or "closed"."""
+
+    status: str = ""
+    source: str = ""
+    lead_type: str = ""
+    q: str = ""
+    scope: str = ""
+
+
+def agent_for(user: AbstractBaseUser | AnonymousUser) -> Agent | None:
+    """The active agent profile of an active, signed-in user, or None."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    try:
+        agent: Agent = user.agent  # type: ignore[attr-defined]
+    except Agent.DoesNotExist:
+        return None
+    return agent if agent.is_active else None
+
+
+def _offered_to(agent: Agent) -> list[int]:
+    # A list, not a subquery: an OR with a subquery defeats the indexes on a large table.
+    return list(
+        LeadOffer.objects.filter(agent=agent, status=LeadOffer.Status.OPEN).values_list(
+            "lead_id", flat=True
+        )[:500]
+    )
+
+
+def _visible(agent: Agent, offered: list[int]) -> Q:
+    if agent.is_manager:
+        return Q(team_id=agent.team_id) | Q(assigned_agent_id=agent.pk)
+    return (
+        Q(assigned_agent_id=agent.pk)
+        | Q(team_id=agent.team_id, assigned_agent__isnull=True)
+        | Q(pk__in=offered)
+    )
+
+
+def visible_leads(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Lead]:
+    """Every lead ``user`` may see (two queries at most: the agent, their open offers)."""
+    agent = agent_for(user)
+    if agent is None:
+        return Lead.objects.none()
+    offered = [] if agent.is_manager else _offered_to(agent)
+    return Lead.objects.filter(_visible(agent, offered), is_test=False)
+
+
+def _search(terms: str) -> Q:
+    """Every word must match a name, an email or (its digits) a phone number."""
+    query = Q()
+    for word in terms.split()[:5]:
+        digits = "".join(ch for ch in word if ch.isdigit())
+        term = (
+            Q(contact__first_name__icontains=word)
+            | Q(contact__last_name__icontains=word)
+            | Q(contact__email__icontains=normalize_email(word))
+        )
+        if len(digits) >= 3:
+            term |= Q(contact__phone__contains=digits)
+        query &= term
+    return query
+
+
+def lead_list(
+    *, user: AbstractBaseUser | AnonymousUser, filters: LeadFilters | None = None
+) -> QuerySet[Lead]:
+    """The leads ``user`` may see, narrowed by ``filters``, in inbox order.
+
+    New and offered leads first (the nearest acceptance deadline first), then accepted ones,
+    then the rest; within each, the most recent activity first. Rows carry their contact and
+    agent (no query per row).
+    """
+    filters = filters or LeadFilters()
+    agent = agent_for(user)
+    if agent is None:
+        return Lead.objects.none()
+    offered = [] if agent.is_manager else _offered_to(agent)
+    leads = Lead.objects.filter(_visible(agent, offered), is_test=False)
+    if filters.scope == "mine":
+        leads = leads.filter(Q(assigned_agent_id=agent.pk) | Q(pk__in=offered))
+    elif filters.scope == "pool":
+        leads = leads.filter(team_id=agent.team_id, assigned_agent__isnull=True).exclude(
+            status__in=CLOSED_STATUSES
+        )
+    if filters.status == "open":
+        leads = leads.exclude(status__in=CLOSED_STATUSES)
+    elif filters.status == "closed":
+        leads = leads.filter(status__in=CLOSED_STATUSES)
+    elif filters.status:
+        leads = leads.filter(status=filters.status)
+    if filters.source:
+        leads = leads.filter(source=filters.source)
+    if filters.lead_type:
+        leads = leads.filter(lead_type=filters.lead_type)
+    if filters.q.strip():
+        leads = leads.filter(_search(filters.q))
+    return (
+        leads.select_related("contact", "assigned_agent")
+        .only(*ROW_FIELDS)
+        .annotate(
+            inbox_group=Case(
+                When(status=Lead.Status.NEW, then=Value(0)),
+                When(status=Lead.Status.ACCEPTED, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("inbox_group", F("sla_due_at").asc(nulls_last=True), "-updated_at", "-pk")
+    )
+
+
+def pool_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Lead]:
+    """The team's claimable leads: unassigned and not closed, the oldest waiting first."""
+    return lead_list(user=user, filters=LeadFilters(scope="pool")).order_by("received_at", "pk")
+
+
+def lead_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Lead:
+    """One lead ``user`` may see, with its contact, agent and team.
+
+    Raises ``Lead.DoesNotExist`` for a lead that does not exist and for one the user may not
+    see alike, so a caller answers both with the same 404 and leaks nothing.
+    """
+    return (
+        visible_leads(user=user)
+        .select_related("contact", "assigned_agent", "team", "routing_rule")
+        .get(pk=pk)
+    )
+
+
+@dataclass(frozen=True)
+class LeadAccess:
+    """What ``user`` may do to one lead they can see."""
+
+    accept: bool = False
+    claim: bool = False
+    work: bool = False
+    reassign: bool = False
+
+
+def lead_access(*, user: AbstractBaseUser | AnonymousUser, lead: Lead) -> LeadAccess:
+    """The assigned agent accepts and works the lead; a team agent claims an unassigned one;
+    the team's manager works and reassigns any lead of the team. No query."""
+    agent = agent_for(user)
+    if agent is None:
+        return LeadAccess()
+    mine = lead.assigned_agent_id == agent.pk
+    manager = agent.is_manager and lead.team_id == agent.team_id
+    open_lead = lead.status not in CLOSED_STATUSES
+    return LeadAccess(
+        accept=mine and lead.accepted_at is None,
+        claim=lead.assigned_agent_id is None and open_lead,
+        work=mine or manager,
+        reassign=manager,
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str
+    title: str
+    actor: str = ""
+    details: list[str] = field(default_factory=list)
+    tone: str = ""
+
+
+def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
+    """The lead's story, newest first: its activities (and the person's own), the routing
+    decisions with their explanation, and the alerts sent about it when alerts exist.
+
+    Two queries, three with alert deliveries.
+    """
+    entries: list[TimelineEntry] = []
+    activities = (
+        Activity.objects.filter(Q(lead=lead) | Q(contact_id=lead.contact_id, lead__isnull=True))
+        .select_related("actor__agent")
+        .only(
+            "kind", "summary", "data", "created_at", "actor__username", "actor__agent__display_name"
+        )
+        .order_by("-created_at", "-id")[:limit]
+    )
+    for activity in activities:
+        details = []
+        if activity.kind == Activity.Kind.NOTE:
+            details = [str(activity.data.get("text", ""))]
+        actor = _person(activity.actor) if activity.actor else ""
+        entries.append(
+            TimelineEntry(
+                activity.created_at,
+                activity.kind,
+                activity.summary,
+                actor,
+                details,
+                tone="note" if activity.kind == Activity.Kind.NOTE else "",
+            )
+        )
+    decisions = RoutingDecision.objects.filter(lead=lead).order_by("-created_at", "-id")[:limit]
+    for decision in decisions:
+        details = [f"Matched: {m.get('name')} ({m.get('by')})" for m in decision.matched or []]
+        details += [f"Skipped {s.get('name')}: {s.get('reason')}" for s in decision.skipped or []]
+        entries.append(
+            TimelineEntry(
+                decision.created_at,
+                "routing",
+                decision.reason,
+                f"Routing, {decision.get_kind_display().lower()}",
+                details,
+                tone="routing",
+            )
+        )
+    entries.extend(_delivery_entries(lead, limit))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries
+
+
+def _person(user: Any) -> str:
+    try:
+        return str(user.agent.display_name)
+    except Agent.DoesNotExist:
+        return str(user.username)
+
+
+def _delivery_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
+    """Alert deliveries about the lead, read through the relation the alerts app adds."""
+    relation = _delivery_relation()
+    if relation is None:
+        return []
+    manager = getattr(lead, relation.get_accessor_name() or "")
+    entries = []
+    for row in manager.select_related("agent").order_by("-created_at")[:limit]:
+        details = [f"Error: {row.last_error}"] if row.last_error else []
+        entries.append(
+            TimelineEntry(
+                at=row.created_at,
+                kind="delivery",
+                title=f"{row.get_channel_display()} alert to {row.agent}: "
+                f"{row.get_status_display()}",
+                details=details,
+                tone="failed" if row.status in FAILED_DELIVERY else "",
+            )
+        )
+    return entries
+
+
+def _delivery_relation() -> Any:
+    """The relation from a lead to its alert deliveries, found by the model's name, so that
+    leads reads them without importing the integrations app that owns them."""
+    for relation in Lead._meta.related_objects:
+        if getattr(relation.related_model, "__name__", "") == "Delivery":
+            return relation
+    return None
+
+
+def lead_related(*, user: AbstractBaseUser | AnonymousUser, lead: Lead) -> QuerySet[Lead]:
+    """The person's other leads that ``user`` may see, newest first."""
+    return (
+        visible_leads(user=user)
+        .filter(contact_id=lead.contact_id)
+        .exclude(pk=lead.pk)
+        .select_related("assigned_agent")
+        .only("source", "lead_type", "status", "received_at", "assigned_agent__display_name")
+        .order_by("-received_at")[:20]
+    )
+
+
+def team_agents(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Agent]:
+    """The active agents a manager may hand leads to; nobody for anyone else."""
+    agent = agent_for(user)
+    if agent is None or not agent.is_manager:
+        return Agent.objects.none()
+    return Agent.objects.filter(team_id=agent.team_id, is_active=True, user__is_active=True)
+
+
+def lead_sources(*, user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    """The sources of the leads of the user's team, for the filter (one query)."""
+    agent = agent_for(user)
+    if agent is None:
+        return []
+    return sorted(
+        Lead.objects.filter(team_id=agent.team_id)
+        .order_by()
+        .values_list("source", flat=True)
+        .distinct()
+    )
+
+
+# --- The manager's dashboard ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Speed to lead of a group of leads: medians and 90th percentiles, or None."""
+
+    label: str
+    leads: int
+    to_accept_median: dt.timedelta | None
+    to_accept_p90: dt.timedelta | None
+    to_contact_median: dt.timedelta | None
+    to_contact_p90: dt.timedelta | None
+
+
+@dataclass
+class Dashboard:
+    days: int
+    since: dt.datetime
+    total: int
+    speed_overall: Speed
+    speed_by_agent: list[Speed]
+    speed_by_source: list[Speed]
+    by_source: list[tuple[str, int]]
+    by_week: list[tuple[dt.date, int]]
+    funnel: list[tuple[str, int]]
+    breaching: list[Lead]
+    delivery_failures: list[Any] | None
+
+
+# The funnel's stages, in the order of the statuses that reach them.
+FUNNEL = ("Received", "Accepted", "Contacted", "Qualified", "Appointment", "Under contract", "Won")
+STAGE_ORDER = [
+    Lead.Status.NEW, Lead.Status.ACCEPTED, Lead.Status.CONTACTED, Lead.Status.QUALIFIED,
+    Lead.Status.APPOINTMENT, Lead.Status.UNDER_CONTRACT, Lead.Status.CLOSED_WON,
+]  # fmt: skip
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of ``values`` (``share`` 0.9 for p90), or None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _speed(label: str, rows: list[tuple[Any, ...]]) -> Speed:
+    accept = [(r[4] - r[3]).total_seconds() for r in rows if r[4]]
+    contact = [(r[5] - r[3]).total_seconds() for r in rows if r[5]]
+
+    def span(seconds: float | None) -> dt.timedelta | None:
+        return None if seconds is None else dt.timedelta(seconds=max(0.0, seconds))
+
+    return Speed(
+        label,
+        len(rows),
+        span(statistics.median(accept) if accept else None),
+        span(percentile(accept, 0.9)),
+        span(statistics.median(contact) if contact else None),
+        span(percentile(contact, 0.9)),
+    )
+
+
+def _stage(row: tuple[Any, ...]) -> int:
+    """How far a lead got: its status's place, or (lost) how far its timestamps say."""
+    reached = STAGE_ORDER.index(row[2]) if row[2] in STAGE_ORDER else 0
+    if row[4]:
+        reached = max(reached, 1)
+    if row[5]:
+        reached = max(reached, 2)
+    return reached
+
+
+def _weeks(since: dt.datetime, now: dt.datetime) -> list[dt.date]:
+    first = timezone.localtime(since).date()
+    first -= dt.timedelta(days=first.weekday())
+    last = timezone.localtime(now).date()
+    weeks = []
+    while first <= last:
+        weeks.append(first)
+        first += dt.timedelta(days=7)
+    return weeks
+
+
+def dashboard(
+    *, user: AbstractBaseUser | AnonymousUser, days: int = 30, now: dt.datetime | None = None
+) -> Dashboard | None:
+    """The manager's figures for their team over the last ``days`` days; None for others.
+
+    Speed to lead (median and p90 from received to accepted and to first contact) per agent
+    and per source, leads by source and by week, the funnel, the leads breaching their
+    deadline now and, when alerts exist, the failed alert deliveries. Four queries (five
+    with deliveries): the figures are computed from one narrow read of the period's leads.
+    """
+    agent = agent_for(user)
+    if agent is None or not agent.is_manager:
+        return None
+    now = now or timezone.now()
+    days = days if days in PERIODS else 30
+    since = now - dt.timedelta(days=days)
+    team_leads = Lead.objects.filter(team_id=agent.team_id, is_test=False)
+    rows = list(
+        team_leads.filter(received_at__gte=since)
+        .order_by()
+        .values_list(
+            "assigned_agent_id",
+            "source",
+            "status",
+            "received_at",
+            "accepted_at",
+            "first_contact_at",
+        )
+    )
+    names = dict(Agent.objects.filter(team_id=agent.team_id).values_list("pk", "display_name"))
+    by_agent: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
+    by_source_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    weeks: Counter[dt.date] = Counter()
+    for row in rows:
+        by_agent[row[0]].append(row)
+        by_source_rows[row[1]].append(row)
+        day = timezone.localtime(row[3]).date()
+        weeks[day - dt.timedelta(days=day.weekday())] += 1
+    speed_by_agent = sorted(
+        (_speed(names.get(a, "Unassigned") if a else "Unassigned", r) for a, r in by_agent.items()),
+        key=lambda s: (-s.leads, s.label),
+    )
+    speed_by_source = sorted(
+        (_speed(source, r) for source, r in by_source_rows.items()),
+        key=lambda s: (-s.leads, s.label),
+    )
+    stages = Counter(_stage(row) for row in rows)
+    funnel = [
+        (label, sum(n for stage, n in stages.items() if stage >= place))
+        for place, label in enumerate(FUNNEL)
+    ]
+    breaching = list(
+        team_leads.filter(
+            sla_due_at__lt=now, accepted_at__isnull=True, first_contact_at__isnull=True
+        )
+        .select_related("contact", "assigned_agent")
+        .only(*ROW_FIELDS)
+        .order_by("sla_due_at")[:50]
+    )
+    return Dashboard(
+        days=days,
+        since=since,
+        total=len(rows),
+        speed_overall=_speed("All leads", rows),
+        speed_by_agent=speed_by_agent,
+        speed_by_source=speed_by_source,
+        by_source=[(s.label, s.leads) for s in speed_by_source],
+        by_week=[(week, weeks.get(week, 0)) for week in _weeks(since, now)],
+        funnel=funnel,
+        breaching=breaching,
+        delivery_failures=_delivery_failures(agent.team_id, since),
+    )
+
+
+def _delivery_failures(team_id: int, since: dt.datetime) -> list[Any] | None:
+    """Failed alert deliveries about the team's leads, when the alerts app records them."""
+    relation = _delivery_relation()
+    if relation is None:
+        return None
+    return list(
+        relation.related_model._default_manager.filter(
+            lead__team_id=team_id,
+            created_at__gte=since,
+            status__in=FAILED_DELIVERY,
+        )
+        .select_related("lead__contact", "agent")
+        .order_by("-created_at")[:50]
+    )

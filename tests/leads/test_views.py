@@ -1,0 +1,584 @@
+"""The agent's app, role by role: Alice (agent), Bob (her teammate), Mona (their manager) and
+Oscar (an agent of another team) walk through every view and every action.
+
+What is not theirs is a 404 when they may not even see it, a 403 when they may see it but
+not do that; never a leak.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from itertools import count
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from leads.models import Activity, Agent, Contact, Lead, LeadOffer, RoutingDecision
+
+pytestmark = pytest.mark.django_db
+_ids = count(1)
+
+
+def make_lead(team, agent=None, *, first_name="Jordan", email="", phone="", **fields) -> Lead:
+    n = next(_ids)
+    contact = Contact.objects.create(
+        first_name=first_name,
+        last_name="Avery",
+        email=email or f"person{n}@example.com",
+        phone=phone or f"+1305555{n:04d}",
+    )
+    values = {
+        "contact": contact,
+        "team": team,
+        "source": "webform",
+        "external_id": f"ext-{n}",
+        "received_at": timezone.now(),
+        "assigned_agent": agent,
+        "message": "Can we see it on Saturday?",
+    }
+    return Lead.objects.create(**{**values, **fields})
+
+
+@pytest.fixture
+def alices_lead(alice):
+    now = timezone.now()
+    return make_lead(alice.team, alice, assigned_at=now, sla_due_at=now + dt.timedelta(minutes=5))
+
+
+@pytest.fixture
+def pool_lead(alice):
+    return make_lead(alice.team, None, first_name="Pat", source="zillow")
+
+
+@pytest.fixture
+def oscars_lead(oscar):
+    return make_lead(oscar.team, oscar)
+
+
+def signed_in(client, agent: Agent):
+    client.force_login(agent.user)
+    return client
+
+
+# --- Who may open what ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"), [("alice", 200), ("bob", 404), ("mona", 200), ("oscar", 404)]
+)
+def test_a_lead_page_opens_for_its_agent_and_manager_only(
+    request, client, alices_lead, persona, expected
+):
+    agent = request.getfixturevalue(persona)
+    response = signed_in(client, agent).get(f"/leads/{alices_lead.pk}/")
+    assert response.status_code == expected
+    if expected == 404:
+        assert b"Jordan" not in response.content
+        assert alices_lead.contact.email.encode() not in response.content
+
+
+def test_a_lead_that_does_not_exist_and_one_not_yours_answer_the_same(client, bob, alices_lead):
+    signed_in(client, bob)
+    missing = client.get("/leads/999999/")
+    hidden = client.get(f"/leads/{alices_lead.pk}/")
+    assert missing.status_code == hidden.status_code == 404
+    assert missing.content == hidden.content
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"), [("alice", 200), ("bob", 200), ("mona", 200), ("oscar", 404)]
+)
+def test_a_pool_lead_is_open_to_the_whole_team_only(request, client, pool_lead, persona, expected):
+    agent = request.getfixturevalue(persona)
+    assert signed_in(client, agent).get(f"/leads/{pool_lead.pk}/").status_code == expected
+
+
+def test_a_lead_offered_to_an_agent_of_another_team_is_open_to_them(client, oscar, pool_lead):
+    LeadOffer.objects.create(lead=pool_lead, agent=oscar)
+    assert signed_in(client, oscar).get(f"/leads/{pool_lead.pk}/").status_code == 200
+
+
+def test_the_inbox_lists_only_what_each_person_may_see(
+    client, alice, bob, mona, oscar, alices_lead, pool_lead, oscars_lead
+):
+    bobs = make_lead(alice.team, bob, first_name="Bobby")
+
+    def names(agent, query=""):
+        page = signed_in(client, agent).get(f"/{query}")
+        assert page.status_code == 200
+        return {lead.contact.first_name for lead in page.context["rows"]}
+
+    assert names(alice) == {"Jordan"}
+    assert names(bob) == {"Bobby"}
+    assert names(mona) == {"Jordan", "Bobby", "Pat"}
+    assert names(mona, "?mine=on") == set()
+    assert names(oscar) == {oscars_lead.contact.first_name}
+    assert bobs.pk not in {lead.pk for lead in signed_in(client, oscar).get("/").context["rows"]}
+
+
+def test_the_pool_shows_the_teams_unassigned_open_leads(
+    client, alice, oscar, pool_lead, alices_lead
+):
+    make_lead(alice.team, None, first_name="Closed", status=Lead.Status.CLOSED_LOST)
+    make_lead(oscar.team, None, first_name="Elsewhere")
+    rows = signed_in(client, alice).get("/pool/").context["rows"]
+    assert [lead.pk for lead in rows] == [pool_lead.pk]
+    assert b"Claim" in client.get("/pool/").content
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, alices_lead):
+    for url in ("/", "/pool/", f"/leads/{alices_lead.pk}/", "/settings/", "/dashboard/"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_staff_without_an_agent_profile_go_to_the_admin(client, db):
+    staff = get_user_model().objects.create_user("ops", "ops@example.com", "x", is_staff=True)
+    client.force_login(staff)
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+def test_a_login_without_an_agent_profile_is_refused(client, db):
+    client.force_login(get_user_model().objects.create_user("guest", "g@example.com", "x"))
+    assert client.get("/").status_code == 403
+
+
+def test_an_inactive_agent_sees_nothing(client, alice, alices_lead):
+    Agent.objects.filter(pk=alice.pk).update(is_active=False)
+    signed_in(client, alice)
+    assert client.get("/").status_code == 403
+    assert client.get(f"/leads/{alices_lead.pk}/").status_code == 403
+
+
+# --- Accept and claim -----------------------------------------------------------------------
+
+
+def test_alice_accepts_her_lead_in_one_tap_from_the_inbox(client, alice, alices_lead):
+    response = signed_in(client, alice).post(
+        f"/leads/{alices_lead.pk}/accept/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET=f"row-{alices_lead.pk}",
+    )
+    assert response.status_code == 200
+    assert f'id="row-{alices_lead.pk}"'.encode() in response.content
+    assert b"Accepted" in response.content
+    alices_lead.refresh_from_db()
+    assert alices_lead.status == Lead.Status.ACCEPTED
+    assert alices_lead.accepted_at is not None
+    assert alices_lead.sla_due_at is None
+    assert alices_lead.activities.filter(kind=Activity.Kind.ACCEPTED, actor=alice.user).exists()
+
+
+def test_accepting_without_javascript_redirects_to_the_lead(client, alice, alices_lead):
+    response = signed_in(client, alice).post(f"/leads/{alices_lead.pk}/accept/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/leads/{alices_lead.pk}/"
+
+
+@pytest.mark.parametrize(("persona", "expected"), [("bob", 404), ("mona", 403), ("oscar", 404)])
+def test_only_the_assigned_agent_accepts(request, client, alices_lead, persona, expected):
+    agent = request.getfixturevalue(persona)
+    assert signed_in(client, agent).post(f"/leads/{alices_lead.pk}/accept/").status_code == expected
+    alices_lead.refresh_from_db()
+    assert alices_lead.accepted_at is None
+
+
+def test_bob_claims_a_pool_lead_and_then_alice_no_longer_sees_it(client, alice, bob, pool_lead):
+    response = signed_in(client, bob).post(
+        f"/leads/{pool_lead.pk}/claim/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET=f"row-{pool_lead.pk}",
+    )
+    assert response.status_code == 200
+    pool_lead.refresh_from_db()
+    assert pool_lead.assigned_agent == bob
+    assert pool_lead.status == Lead.Status.ACCEPTED
+    assert signed_in(client, alice).post(f"/leads/{pool_lead.pk}/claim/").status_code == 404
+
+
+def test_a_claim_that_loses_the_race_says_who_has_the_lead(
+    client, monkeypatch, alice, bob, pool_lead
+):
+    """Alice's tap reads the lead while it is still in the pool; Bob's claim lands first."""
+    from leads import selectors
+
+    read = selectors.lead_get
+
+    def bob_claims_meanwhile(*, user, pk):
+        lead = read(user=user, pk=pk)
+        Lead.objects.filter(pk=pk).update(assigned_agent=bob, accepted_at=timezone.now())
+        return lead
+
+    monkeypatch.setattr(selectors, "lead_get", bob_claims_meanwhile)
+    response = signed_in(client, alice).post(
+        f"/leads/{pool_lead.pk}/claim/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET=f"row-{pool_lead.pk}",
+    )
+    assert response.status_code == 409
+    assert b"Bob already has this lead" in response.content
+    pool_lead.refresh_from_db()
+    assert pool_lead.assigned_agent == bob
+
+
+def test_oscar_cannot_claim_another_teams_pool_lead(client, oscar, pool_lead):
+    assert signed_in(client, oscar).post(f"/leads/{pool_lead.pk}/claim/").status_code == 404
+    pool_lead.refresh_from_db()
+    assert pool_lead.assigned_agent is None
+
+
+def test_an_assigned_lead_cannot_be_claimed_by_a_teammate_who_sees_it(client, mona, alices_lead):
+    assert signed_in(client, mona).post(f"/leads/{alices_lead.pk}/claim/").status_code == 403
+
+
+# --- Working a lead: status, notes, contact, reassign -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"), [("alice", 302), ("bob", 404), ("mona", 302), ("oscar", 404)]
+)
+def test_status_changes_by_role(request, client, alices_lead, persona, expected):
+    agent = request.getfixturevalue(persona)
+    response = signed_in(client, agent).post(
+        f"/leads/{alices_lead.pk}/status/", {"status": "qualified"}
+    )
+    assert response.status_code == expected
+    alices_lead.refresh_from_db()
+    moved = expected == 302
+    assert (alices_lead.status == Lead.Status.QUALIFIED) is moved
+    assert alices_lead.activities.filter(kind=Activity.Kind.STATUS_CHANGED).exists() is moved
+
+
+def test_moving_a_new_lead_on_accepts_it(client, alice, alices_lead):
+    signed_in(client, alice).post(f"/leads/{alices_lead.pk}/status/", {"status": "appointment"})
+    alices_lead.refresh_from_db()
+    assert alices_lead.accepted_at is not None
+    assert alices_lead.sla_due_at is None
+
+
+def test_a_bad_status_is_a_400_naming_the_field(client, alice, alices_lead):
+    response = signed_in(client, alice).post(f"/leads/{alices_lead.pk}/status/", {"status": "x"})
+    assert response.status_code == 400
+    assert b"status" in response.content
+    alices_lead.refresh_from_db()
+    assert alices_lead.status == Lead.Status.NEW
+
+
+def test_a_teammate_who_sees_a_pool_lead_cannot_work_it_before_claiming(client, bob, pool_lead):
+    signed_in(client, bob)
+    assert client.post(f"/leads/{pool_lead.pk}/status/", {"status": "contacted"}).status_code == 403
+    assert client.post(f"/leads/{pool_lead.pk}/note/", {"text": "mine now"}).status_code == 403
+    assert client.post(f"/leads/{pool_lead.pk}/contact/", {"how": "call"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"), [("alice", 200), ("bob", 404), ("mona", 200), ("oscar", 404)]
+)
+def test_notes_by_role(request, client, alices_lead, persona, expected):
+    agent = request.getfixturevalue(persona)
+    response = signed_in(client, agent).post(
+        f"/leads/{alices_lead.pk}/note/",
+        {"text": "Prefers texts after 6pm"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="lead-body",
+    )
+    assert response.status_code == expected
+    notes = alices_lead.activities.filter(kind=Activity.Kind.NOTE)
+    if expected == 200:
+        assert notes.get().data == {"text": "Prefers texts after 6pm"}
+        assert b"Prefers texts after 6pm" in response.content  # on the timeline swapped in
+    else:
+        assert not notes.exists()
+
+
+def test_an_empty_note_is_refused(client, alice, alices_lead):
+    response = signed_in(client, alice).post(f"/leads/{alices_lead.pk}/note/", {"text": "  "})
+    assert response.status_code == 400
+    assert b"text" in response.content
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"), [("alice", 302), ("bob", 404), ("mona", 302), ("oscar", 404)]
+)
+def test_logging_a_call_by_role(request, client, alices_lead, persona, expected):
+    agent = request.getfixturevalue(persona)
+    response = signed_in(client, agent).post(f"/leads/{alices_lead.pk}/contact/", {"how": "call"})
+    assert response.status_code == expected
+    alices_lead.refresh_from_db()
+    if expected == 302:
+        assert alices_lead.first_contact_at is not None
+        assert alices_lead.status == Lead.Status.CONTACTED
+        assert alices_lead.activities.get(kind=Activity.Kind.CONTACTED).data == {"how": "call"}
+    else:
+        assert alices_lead.first_contact_at is None
+
+
+def test_the_lead_page_offers_call_and_text_links(client, alice, alices_lead):
+    page = signed_in(client, alice).get(f"/leads/{alices_lead.pk}/").content.decode()
+    phone = alices_lead.contact.phone
+    assert f'href="tel:{phone}"' in page
+    assert f'href="sms:{phone}"' in page
+    assert f'href="mailto:{alices_lead.contact.email}"' in page
+
+
+def test_mona_reassigns_alices_lead_to_bob(client, alice, bob, mona, alices_lead):
+    response = signed_in(client, mona).post(
+        f"/leads/{alices_lead.pk}/reassign/", {"agent": bob.pk, "reason": "Alice is at a closing"}
+    )
+    assert response.status_code == 302
+    alices_lead.refresh_from_db()
+    assert alices_lead.assigned_agent == bob
+    assert alices_lead.status == Lead.Status.NEW
+    assert alices_lead.sla_due_at is not None
+    decision = RoutingDecision.objects.get(lead=alices_lead, kind=RoutingDecision.Kind.MANUAL)
+    assert decision.reason == "Reassigned by Mona from Alice: Alice is at a closing"
+    assert signed_in(client, alice).get(f"/leads/{alices_lead.pk}/").status_code == 404
+    assert signed_in(client, bob).get(f"/leads/{alices_lead.pk}/").status_code == 200
+
+
+def test_a_lead_being_worked_keeps_its_status_when_reassigned(client, bob, mona, alices_lead):
+    Lead.objects.filter(pk=alices_lead.pk).update(
+        status=Lead.Status.QUALIFIED, accepted_at=timezone.now(), first_contact_at=timezone.now()
+    )
+    signed_in(client, mona).post(f"/leads/{alices_lead.pk}/reassign/", {"agent": bob.pk})
+    alices_lead.refresh_from_db()
+    assert (alices_lead.assigned_agent, alices_lead.status) == (bob, Lead.Status.QUALIFIED)
+    assert alices_lead.accepted_at is not None
+
+
+@pytest.mark.parametrize(("persona", "expected"), [("alice", 403), ("bob", 404), ("oscar", 404)])
+def test_only_the_manager_reassigns(request, client, alice, bob, alices_lead, persona, expected):
+    agent = request.getfixturevalue(persona)
+    response = signed_in(client, agent).post(
+        f"/leads/{alices_lead.pk}/reassign/", {"agent": bob.pk}
+    )
+    assert response.status_code == expected
+    alices_lead.refresh_from_db()
+    assert alices_lead.assigned_agent == alice
+
+
+def test_a_manager_cannot_hand_a_lead_to_another_teams_agent(client, mona, oscar, alices_lead):
+    response = signed_in(client, mona).post(
+        f"/leads/{alices_lead.pk}/reassign/", {"agent": oscar.pk}
+    )
+    assert response.status_code == 400
+    assert b"agent" in response.content
+    alices_lead.refresh_from_db()
+    assert alices_lead.assigned_agent_id != oscar.pk
+
+
+def test_the_reassign_form_is_shown_to_the_manager_only(client, alice, mona, alices_lead):
+    assert b"Reassign to" in signed_in(client, mona).get(f"/leads/{alices_lead.pk}/").content
+    assert b"Reassign to" not in signed_in(client, alice).get(f"/leads/{alices_lead.pk}/").content
+
+
+def test_actions_refuse_get(client, alice, alices_lead):
+    signed_in(client, alice)
+    for action in ("accept", "claim", "status", "note", "contact", "reassign"):
+        assert client.get(f"/leads/{alices_lead.pk}/{action}/").status_code == 405
+
+
+def test_actions_need_the_csrf_token(alice, alices_lead):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice.user)
+    assert client.post(f"/leads/{alices_lead.pk}/accept/").status_code == 403
+    alices_lead.refresh_from_db()
+    assert alices_lead.accepted_at is None
+
+
+# --- The lead page's content --------------------------------------------------------------------
+
+
+def test_the_lead_page_tells_the_inquiry_and_the_routing_explanation(client, alice, alices_lead):
+    Lead.objects.filter(pk=alices_lead.pk).update(
+        property_address="1500 Ocean Dr", property_city="Miami Beach", property_state="FL",
+        property_zip="33139", price=Decimal("725000"),
+    )  # fmt: skip
+    RoutingDecision.objects.create(
+        lead=alices_lead,
+        agent=alice,
+        mode="round_robin",
+        matched=[{"rule": 1, "name": "Miami Beach", "by": "territory Miami Beach by ZIP 33139"}],
+        skipped=[{"agent": 9, "name": "Bob", "reason": "paused"}],
+        reason="Rule Miami Beach, round robin: Alice.",
+    )
+    page = signed_in(client, alice).get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "1500 Ocean Dr" in page
+    assert "$725,000" in page
+    assert "Can we see it on Saturday?" in page
+    assert "Rule Miami Beach, round robin: Alice." in page
+    assert "Skipped Bob: paused" in page
+
+
+def test_the_lead_page_lists_the_persons_other_leads_the_user_may_see(
+    client, alice, bob, alices_lead
+):
+    contact = alices_lead.contact
+    mine = Lead.objects.create(
+        contact=contact, team=alice.team, source="zillow", external_id="z-1",
+        received_at=timezone.now(), assigned_agent=alice,
+    )  # fmt: skip
+    Lead.objects.create(
+        contact=contact, team=alice.team, source="realtor", external_id="r-1",
+        received_at=timezone.now(), assigned_agent=bob,
+    )  # fmt: skip
+    related = signed_in(client, alice).get(f"/leads/{alices_lead.pk}/").context["related"]
+    assert [lead.pk for lead in related] == [mine.pk]
+
+
+# --- Inbox order, filters, search --------------------------------------------------------------
+
+
+def test_the_inbox_puts_new_leads_first_by_deadline_then_accepted_then_the_rest(client, alice):
+    now = timezone.now()
+    team = alice.team
+    closed = make_lead(team, alice, first_name="Closed", status=Lead.Status.CLOSED_WON)
+    accepted = make_lead(team, alice, first_name="Accepted", status=Lead.Status.ACCEPTED)
+    later = make_lead(team, alice, first_name="Later", sla_due_at=now + dt.timedelta(minutes=9))
+    sooner = make_lead(team, alice, first_name="Sooner", sla_due_at=now + dt.timedelta(minutes=2))
+    Lead.objects.filter(pk=closed.pk).update(updated_at=now + dt.timedelta(hours=1))
+    rows = signed_in(client, alice).get("/").context["rows"]
+    assert [lead.pk for lead in rows] == [sooner.pk, later.pk, accepted.pk, closed.pk]
+    assert b"data-due=" in client.get("/").content
+
+
+def test_the_inbox_filters_by_status_source_and_type(client, alice):
+    make_lead(alice.team, alice, first_name="Web")
+    zillow = make_lead(alice.team, alice, first_name="Zed", source="zillow", lead_type="seller")
+    signed_in(client, alice)
+    assert [r.pk for r in client.get("/?source=zillow").context["rows"]] == [zillow.pk]
+    assert [r.pk for r in client.get("/?lead_type=seller").context["rows"]] == [zillow.pk]
+    Lead.objects.filter(pk=zillow.pk).update(status=Lead.Status.CLOSED_LOST)
+    assert [r.pk for r in client.get("/?status=closed").context["rows"]] == [zillow.pk]
+    assert zillow.pk not in [r.pk for r in client.get("/?status=open").context["rows"]]
+
+
+@pytest.mark.parametrize(
+    "query", ["jordan", "JORDAN avery", "jordan@example", "(305) 555-0147", "0147"]
+)
+def test_search_finds_a_person_by_name_email_or_phone(client, alice, query):
+    wanted = make_lead(alice.team, alice, email="jordan@example.com", phone="+13055550147")
+    make_lead(alice.team, alice, first_name="Sam", email="sam@example.com", phone="+13055550999")
+    rows = signed_in(client, alice).get("/", {"q": query}).context["rows"]
+    assert [r.pk for r in rows] == [wanted.pk]
+
+
+def test_search_never_reaches_beyond_what_the_user_may_see(client, alice, bob):
+    make_lead(alice.team, bob, email="secret@example.com")
+    assert list(signed_in(client, alice).get("/?q=secret").context["rows"]) == []
+
+
+def test_htmx_search_answers_with_the_list_only(client, alice, alices_lead):
+    response = signed_in(client, alice).get(
+        "/?q=jordan", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="lead-list"
+    )
+    assert response.status_code == 200
+    assert b"<html" not in response.content
+    assert f'id="row-{alices_lead.pk}"'.encode() in response.content
+
+
+def test_the_inbox_pages_through_many_leads(client, alice):
+    for _ in range(30):
+        make_lead(alice.team, alice)
+    first = signed_in(client, alice).get("/")
+    assert len(first.context["rows"]) == 25
+    assert first.context["next_page"] == 2
+    second = client.get("/?page=2")
+    assert len(second.context["rows"]) == 5
+    assert second.context["next_page"] is None
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+
+def test_alice_pauses_and_sets_her_phone_and_hours(client, alice):
+    response = signed_in(client, alice).post(
+        "/settings/",
+        {
+            "mobile_phone": "(305) 555-0188",
+            "is_paused": "on",
+            "time_zone": "America/Chicago",
+            "mon_start": "09:00",
+            "mon_end": "17:30",
+            "sat_start": "10:00",
+            "sat_end": "14:00",
+        },
+    )
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.mobile_phone == "+13055550188"
+    assert alice.is_paused is True
+    assert alice.time_zone == "America/Chicago"
+    assert alice.working_hours == {"mon": [["09:00", "17:30"]], "sat": [["10:00", "14:00"]]}
+    entry = LogEntry.objects.get(object_id=str(alice.pk))
+    assert entry.user_id == alice.user_id
+    assert "Mobile phone" in entry.get_change_message() or "mobile" in entry.get_change_message()
+
+
+def test_settings_refuse_a_bad_phone_and_backwards_hours(client, alice):
+    response = signed_in(client, alice).post(
+        "/settings/",
+        {
+            "mobile_phone": "12",
+            "time_zone": "America/New_York",
+            "tue_start": "18:00",
+            "tue_end": "09:00",
+        },
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Enter a valid phone number" in page
+    assert "Tuesday: give a start before the end" in page
+    alice.refresh_from_db()
+    assert alice.mobile_phone == "+13055550100"
+
+
+def test_settings_show_the_agents_own_values(client, bob):
+    page = signed_in(client, bob).get("/settings/").content.decode()
+    assert "+13055550101" in page
+
+
+# --- Dashboard ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"), [("alice", 403), ("bob", 403), ("mona", 200), ("oscar", 403)]
+)
+def test_the_dashboard_is_for_managers(request, client, persona, expected):
+    agent = request.getfixturevalue(persona)
+    assert signed_in(client, agent).get("/dashboard/").status_code == expected
+
+
+def test_the_dashboard_shows_speed_to_lead_charts_and_breaches(client, alice, bob, mona, oscar):
+    now = timezone.now()
+    for minutes, agent in ((2, alice), (4, alice), (30, bob)):
+        make_lead(
+            alice.team, agent, received_at=now - dt.timedelta(hours=1),
+            accepted_at=now - dt.timedelta(hours=1) + dt.timedelta(minutes=minutes),
+            status=Lead.Status.ACCEPTED,
+        )  # fmt: skip
+    make_lead(alice.team, bob, first_name="Late", sla_due_at=now - dt.timedelta(minutes=3))
+    make_lead(oscar.team, oscar, first_name="Elsewhere", sla_due_at=now - dt.timedelta(minutes=3))
+    response = signed_in(client, mona).get("/dashboard/?days=7")
+    page = response.content.decode()
+    assert response.context["board"].days == 7
+    assert "<svg" in page
+    assert "Late" in page
+    assert "Elsewhere" not in page
+    by_agent = {row["label"]: row for row in response.context["by_agent"]}
+    assert by_agent["Alice"]["accept_median"] == "3m 00s"
+    assert by_agent["Bob"]["accept_median"] == "30m 00s"
+    assert "<script" not in page.split("</head>", 1)[1]
+
+
+def test_the_dashboard_falls_back_to_30_days_for_an_unknown_period(client, mona):
+    assert signed_in(client, mona).get("/dashboard/?days=9999").context["board"].days == 30
+    assert client.get("/dashboard/?days=abc").context["board"].days == 30
