@@ -265,7 +265,7 @@ def _person(user: Any) -> str:
 
 def _delivery_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
     """Alert deliveries about the lead, read through the relation the alerts app adds."""
-    relation = _delivery_relation()
+    relation = delivery_relation()
     if relation is None:
         return []
     manager = getattr(lead, relation.get_accessor_name() or "")
@@ -285,7 +285,7 @@ def _delivery_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
     return entries
 
 
-def _delivery_relation() -> Any:
+def delivery_relation() -> Any:
     """The relation from a lead to its alert deliveries, found by the model's name, so that
     leads reads them without importing the integrations app that owns them."""
     for relation in Lead._meta.related_objects:
@@ -487,7 +487,7 @@ def dashboard(
 
 def _delivery_failures(team_id: int, since: dt.datetime) -> list[Any] | None:
     """Failed alert deliveries about the team's leads, when the alerts app records them."""
-    relation = _delivery_relation()
+    relation = delivery_relation()
     if relation is None:
         return None
     return list(
