@@ -35,6 +35,7 @@ from .forms import (
     StatusForm,
 )
 from .models import Agent, Lead
+from .routing import zip_facts
 
 PAGE_SIZE = 25
 View = Callable[..., HttpResponse]
@@ -139,6 +140,7 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "agent": agent,
         "lead": lead,
         "contact": lead.contact,
+        "place": _place(lead),
         "access": access,
         "timeline": selectors.lead_timeline(lead=lead),
         "related": list(selectors.lead_related(user=request.user, lead=lead)),
@@ -151,6 +153,14 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "now": timezone.now(),
         "nav": "inbox",
     }
+
+
+def _place(lead: Lead) -> str:
+    """Where the property is, the city and state filled in from the ZIP when not given."""
+    city, _, state = zip_facts(lead.property_zip) if lead.property_zip else ("", "", "")
+    city, state = lead.property_city or city, lead.property_state or state
+    town = ", ".join(part for part in (city, state) if part)
+    return " ".join(part for part in (town, lead.property_zip) if part)
 
 
 @require_GET
@@ -383,9 +393,9 @@ def column_chart(
             {
                 "label": label if len(items) <= 6 or index % max(1, len(items) // 6) == 0 else "",
                 "value": value,
-                "x": round(index * slot + slot * 0.15, 1),
+                "x": round(index * slot + (slot - min(slot * 0.7, 36)) / 2, 1),
                 "y": 14 + plot - size,
-                "width": round(slot * 0.7, 1),
+                "width": round(min(slot * 0.7, 36), 1),
                 "height": size,
                 "text_x": round(index * slot + slot / 2, 1),
             }
