@@ -221,6 +221,16 @@ class Consent(models.Model):
         return f"{self.get_channel_display()} {verb} ({self.origin})"
 
 
+# The inbox's order (leads.selectors.lead_list): new and offered leads, then accepted ones,
+# then the rest. Shared with the index that serves that order.
+INBOX_GROUP = models.Case(
+    models.When(status="new", then=models.Value(0)),
+    models.When(status="accepted", then=models.Value(1)),
+    default=models.Value(2),
+    output_field=models.IntegerField(),
+)
+
+
 class Lead(models.Model):
     """One inquiry from one person; a repeat inquiry is a new lead on the same contact."""
 
@@ -310,6 +320,35 @@ class Lead(models.Model):
                 condition=models.Q(sla_due_at__isnull=False),
                 name="lead_sla_due",
             ),
+            # The agent's app (leads/selectors.py): a team's and an agent's inbox in its own
+            # order (PostgreSQL sorts NULLs last in ascending order, as the inbox asks; SQLite
+            # allows no NULLS LAST in an index), the pool, the dashboard's period, the source
+            # filter's options.
+            models.Index(
+                models.F("team"),
+                INBOX_GROUP,
+                models.F("sla_due_at").asc(),
+                models.F("updated_at").desc(),
+                models.F("id").desc(),
+                name="lead_team_inbox",
+                condition=models.Q(is_test=False),
+            ),
+            models.Index(
+                models.F("assigned_agent"),
+                INBOX_GROUP,
+                models.F("sla_due_at").asc(),
+                models.F("updated_at").desc(),
+                models.F("id").desc(),
+                name="lead_agent_inbox",
+                condition=models.Q(is_test=False),
+            ),
+            models.Index(
+                fields=["team", "received_at", "id"],
+                condition=models.Q(assigned_agent__isnull=True),
+                name="lead_team_pool",
+            ),
+            models.Index(fields=["team", "received_at"], name="lead_team_received"),
+            models.Index(fields=["team", "source"], name="lead_team_source"),
         ]
 
     def __str__(self) -> str:
