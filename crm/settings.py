@@ -142,7 +142,8 @@ Q_CLUSTER: dict[str, Any] = {
     "bulk": 1,
     "poll": env.float("Q_POLL", default=0.1),
     "catch_up": False,
-    "save_limit": 500,
+    # Successful results are not kept (-1): the rows are the record; failures always are.
+    "save_limit": -1,
     "label": "Task queue",
 }
 if REDIS_URL:

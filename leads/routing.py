@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -297,20 +298,20 @@ def pick_round_robin(
 def pick_weighted(
     members: dict[int, RuleMember], eligible: Sequence[tuple[int, Agent, int]]
 ) -> tuple[Agent, dict[int, int]]:
-    """Smooth weighted round robin: deterministic shares with no drift.
+    """Weighted shares with no drift: at every moment each count is within one of its share.
 
-    Each eligible agent gains its weight in credit; the richest is picked and pays the total.
-    Over any run of picks each agent's count stays within one of its share. Returns the pick
-    and the new credits to store.
+    ``credit`` holds how many leads each member has had. Of the agents still behind their
+    share after this lead, the one whose next lead falls due soonest ((count + 1) / weight)
+    gets it; heavier weights first on a tie. Returns the pick and the counts to store.
     """
     total = sum(weight for _, _, weight in eligible)
-    credits = {
-        agent.pk: (members[agent.pk].credit if agent.pk in members else 0) + weight
-        for _, agent, weight in eligible
+    counts = {
+        agent.pk: members[agent.pk].credit if agent.pk in members else 0 for _, agent, _ in eligible
     }
-    best = max(eligible, key=lambda c: (credits[c[1].pk], -c[0]))[1]
-    credits[best.pk] -= total
-    return best, credits
+    given = sum(counts.values()) + 1
+    behind = [c for c in eligible if given * c[2] - counts[c[1].pk] * total > 0] or list(eligible)
+    _, best, _ = min(behind, key=lambda c: (Fraction(counts[c[1].pk] + 1, c[2]), -c[2], c[0]))
+    return best, {best.pk: counts[best.pk] + 1}
 
 
 def pick_least_loaded(eligible: Sequence[tuple[int, Agent, int]]) -> Agent:

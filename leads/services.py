@@ -90,17 +90,20 @@ def _capture(data: LeadData) -> Lead:
         summary=summary,
         data={"source": data.source, "external_id": data.external_id, "event": data.raw_event_id},
     )
-    for consent in data.consents:
-        Consent.objects.create(
+    origin = f"{data.source}: {data.source_detail}".rstrip(": ")
+    Consent.objects.bulk_create(
+        Consent(
             contact=contact,
             lead=lead,
             channel=consent.channel,
             granted=consent.granted,
             text=consent.text,
-            origin=f"{data.source}: {data.source_detail}".rstrip(": "),
+            origin=origin,
             evidence=consent.evidence,
             obtained_at=consent.obtained_at,
         )
+        for consent in data.consents
+    )
     if not data.is_test:
         lead_route(lead=lead, new_person=not known)
     return lead
@@ -109,14 +112,18 @@ def _capture(data: LeadData) -> Lead:
 def _contact_for(data: LeadData) -> tuple[Contact, bool]:
     """Find the person by email, then phone; create them if new. Returns (contact, known)."""
     contact: Contact | None = None
+    email_held = phone_held = False
+    phone_looked_up = False
     if data.email:
         found = ContactEmail.objects.select_related("contact").filter(email=data.email).first()
         contact = found.contact if found else None
+        email_held = found is not None
     if contact is None and data.phone:
         found_phone = (
             ContactPhone.objects.select_related("contact").filter(phone=data.phone).first()
         )
         contact = found_phone.contact if found_phone else None
+        phone_held, phone_looked_up = found_phone is not None, True
     known = contact is not None
     if contact is None:
         contact = Contact.objects.create(
@@ -128,10 +135,13 @@ def _contact_for(data: LeadData) -> tuple[Contact, bool]:
     else:
         _fill_blanks(contact, data)
     # A new key joins the contact only when nobody else holds it: a phone shared by two
-    # people with different emails stays with the first one.
-    if data.email and not ContactEmail.objects.filter(email=data.email).exists():
+    # people with different emails stays with the first one. A key looked up above and not
+    # found needs no second look (a concurrent insert is caught by the unique constraint).
+    if data.email and not email_held:
         ContactEmail.objects.create(contact=contact, email=data.email)
-    if data.phone and not ContactPhone.objects.filter(phone=data.phone).exists():
+    if data.phone and not phone_looked_up:
+        phone_held = ContactPhone.objects.filter(phone=data.phone).exists()
+    if data.phone and not phone_held:
         ContactPhone.objects.create(contact=contact, phone=data.phone)
     return contact, known
 
