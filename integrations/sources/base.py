@@ -13,9 +13,9 @@ from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from leads.auth import client_address as client_ip
 from leads.data import LeadData
 
 if TYPE_CHECKING:
@@ -101,15 +101,3 @@ def get_source(key: str) -> Source:
 
 def source_choices() -> list[tuple[str, str]]:
     return [(key, get_source(key).label) for key in SOURCES]
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: ``REMOTE_ADDR``, or the right entry of X-Forwarded-For when
-    ``NUM_PROXIES`` trusted proxies stand in front of the app."""
-    num_proxies = settings.NUM_PROXIES
-    if num_proxies:
-        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
-        forwarded = [p for p in forwarded if p]
-        if len(forwarded) >= num_proxies:
-            return forwarded[-num_proxies]
-    return str(request.META.get("REMOTE_ADDR", ""))
