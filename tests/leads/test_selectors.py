@@ -149,3 +149,16 @@ def test_the_dashboard_computes_speed_to_lead_per_agent_and_source(alice, bob, m
 def test_the_dashboard_is_none_for_agents(alice, oscar):
     assert dashboard(user=alice.user) is None
     assert dashboard(user=oscar.user) is None
+
+
+@pytest.mark.parametrize("people_looked_up_first", [1000, 1])
+def test_a_narrow_and_a_broad_search_find_the_same_leads(
+    monkeypatch, alice, bob, people_looked_up_first
+):
+    monkeypatch.setattr(selectors, "SEARCH_PEOPLE", people_looked_up_first)
+    mine = lead(alice.team, alice, "Avery")
+    lead(alice.team, bob, "Averyson")  # Bob's: never Alice's to find
+    also_mine = lead(alice.team, alice, "Averyson")
+    lead(alice.team, alice, "Quinn")
+    found = lead_list(user=alice.user, filters=LeadFilters(q="avery"))
+    assert {x.pk for x in found} == {mine.pk, also_mine.pk}
