@@ -147,6 +147,7 @@ def test_an_agent_works_a_lead_from_a_phone_and_a_manager_follows(live_server, b
     assert jordan.activities.filter(kind=Activity.Kind.NOTE, actor=alex.user).count() == 1
 
     bellas = leads["Riley"]
+    assert bellas.assigned_agent is not None
     assert bellas.assigned_agent.user.username == "bella"
     response = phone.goto(f"{base}/leads/{bellas.pk}/")
     assert response.status == 404
