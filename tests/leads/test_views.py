@@ -325,6 +325,7 @@ def test_the_lead_page_offers_call_and_text_links(client, alice, alices_lead):
     assert f'href="tel:{phone}"' in page
     assert f'href="sms:{phone}"' in page
     assert f'href="mailto:{alices_lead.contact.email}"' in page
+    assert f"Call ({phone[2:5]}) {phone[5:8]}-{phone[8:]}" in page  # as dialled at home
 
 
 def test_mona_reassigns_alices_lead_to_bob(client, alice, bob, mona, alices_lead):
