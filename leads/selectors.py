@@ -37,6 +37,7 @@ ROW_FIELDS = (
 )  # fmt: skip
 PERIODS = (7, 30, 90)
 FAILED_DELIVERY = ("failed", "undelivered")
+DELIVERY_FIELDS = {"agent", "channel", "status", "created_at", "last_error"}
 # A search naming at most this many people takes their leads by id (see _matching).
 SEARCH_PEOPLE = 1000
 
@@ -302,10 +303,18 @@ def _delivery_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
 
 
 def delivery_relation() -> Any:
-    """The relation from a lead to its alert deliveries, found by the model's name, so that
-    leads reads them without importing the integrations app that owns them."""
+    """The relation from a lead to its alert deliveries, or None.
+
+    Found by the model's name and the fields read here (agent, channel, status, created_at,
+    last_error), so that leads reads the deliveries without importing the integrations app
+    that owns them, and shows nothing rather than fail if that model looks otherwise.
+    """
     for relation in Lead._meta.related_objects:
-        if getattr(relation.related_model, "__name__", "") == "Delivery":
+        model = relation.related_model
+        if getattr(model, "__name__", "") != "Delivery" or isinstance(model, str):
+            continue
+        names = {f.name for f in model._meta.get_fields()}
+        if names >= DELIVERY_FIELDS:
             return relation
     return None
 

@@ -451,10 +451,12 @@ def test_the_inbox_puts_new_leads_first_by_deadline_then_accepted_then_the_rest(
     assert b"data-due=" in client.get("/").content
 
 
-def test_the_inbox_filters_by_status_source_and_type(client, alice):
+def test_the_inbox_filters_by_status_source_and_type(client, alice, oscar):
     make_lead(alice.team, alice, first_name="Web")
     zillow = make_lead(alice.team, alice, first_name="Zed", source="zillow", lead_type="seller")
+    make_lead(oscar.team, oscar, source="facebook")
     signed_in(client, alice)
+    assert client.get("/").context["sources"] == ["webform", "zillow"]  # the team's own
     assert [r.pk for r in client.get("/?source=zillow").context["rows"]] == [zillow.pk]
     assert [r.pk for r in client.get("/?lead_type=seller").context["rows"]] == [zillow.pk]
     Lead.objects.filter(pk=zillow.pk).update(status=Lead.Status.CLOSED_LOST)
