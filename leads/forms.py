@@ -6,7 +6,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import available_timezones
 
+import phonenumbers
 from django import forms
+from django.conf import settings
 from django.db import models
 from django.db.models import QuerySet
 
@@ -140,7 +142,7 @@ class AgentSettingsForm(forms.Form):
     @staticmethod
     def initial_for(agent: Agent) -> dict[str, Any]:
         initial: dict[str, Any] = {
-            "mobile_phone": agent.mobile_phone,
+            "mobile_phone": display_phone(agent.mobile_phone) if agent.mobile_phone else "",
             "is_paused": agent.is_paused,
             "time_zone": agent.time_zone,
         }
@@ -178,3 +180,15 @@ class AgentSettingsForm(forms.Form):
         data = self.cleaned_data
         names = ["mobile_phone", "is_paused", "time_zone", "working_hours", *agent_alert_settings()]
         return {name: data[name] for name in names}
+
+
+def display_phone(phone: str) -> str:
+    """``+13055550140`` as a person dials it at home, ``(305) 555-0140``; others in full."""
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return phone
+    region = phonenumbers.region_code_for_number(number)
+    style = phonenumbers.PhoneNumberFormat
+    home = region == settings.PHONE_REGION
+    return phonenumbers.format_number(number, style.NATIONAL if home else style.INTERNATIONAL)

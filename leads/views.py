@@ -14,8 +14,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import phonenumbers
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -35,6 +33,7 @@ from .forms import (
     NoteForm,
     ReassignForm,
     StatusForm,
+    display_phone,
 )
 from .models import Agent, Lead
 from .routing import zip_facts
@@ -143,7 +142,7 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "lead": lead,
         "contact": lead.contact,
         "place": _place(lead),
-        "phone_display": _phone_display(lead.contact.phone),
+        "phone_display": display_phone(lead.contact.phone),
         "access": access,
         "timeline": selectors.lead_timeline(lead=lead),
         "related": list(selectors.lead_related(user=request.user, lead=lead)),
@@ -156,18 +155,6 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "now": timezone.now(),
         "nav": "inbox",
     }
-
-
-def _phone_display(phone: str) -> str:
-    """``+13055550140`` as a person dials it at home, ``(305) 555-0140``; others in full."""
-    try:
-        number = phonenumbers.parse(phone)
-    except phonenumbers.NumberParseException:
-        return phone
-    region = phonenumbers.region_code_for_number(number)
-    style = phonenumbers.PhoneNumberFormat
-    home = region == settings.PHONE_REGION
-    return phonenumbers.format_number(number, style.NATIONAL if home else style.INTERNATIONAL)
 
 
 def _place(lead: Lead) -> str:

@@ -526,6 +526,13 @@ def test_alice_pauses_and_sets_her_phone_and_hours(client, alice):
     assert "Mobile phone" in entry.get_change_message() or "mobile" in entry.get_change_message()
 
 
+def test_settings_keep_a_phone_shown_as_dialled_at_home_in_e164(client, bob):
+    page = signed_in(client, bob).get("/settings/")
+    client.post("/settings/", {**page.context["form"].initial, "is_paused": ""})
+    bob.refresh_from_db()
+    assert bob.mobile_phone == "+13055550101"
+
+
 def test_settings_refuse_a_bad_phone_and_backwards_hours(client, alice):
     response = signed_in(client, alice).post(
         "/settings/",
@@ -546,7 +553,7 @@ def test_settings_refuse_a_bad_phone_and_backwards_hours(client, alice):
 
 def test_settings_show_the_agents_own_values(client, bob):
     page = signed_in(client, bob).get("/settings/").content.decode()
-    assert "+13055550101" in page
+    assert 'value="(305) 555-0101"' in page  # Bob's +13055550101, as he would type it
 
 
 # --- Dashboard ---------------------------------------------------------------------------------
