@@ -1,4 +1,5 @@
-// The agent's app: live acceptance countdowns. Everything else is server-rendered (htmx).
+// The agent's app: live acceptance countdowns, and a word when an htmx action is refused.
+// Everything else is server-rendered (htmx).
 (function () {
   "use strict";
   function tick() {
@@ -15,4 +16,24 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
+
+  var REFUSED = {
+    403: "You can't do that on this lead.",
+    404: "That lead is no longer yours to see: someone else may have it.",
+    429: "Too many tries. Wait a minute."
+  };
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr, flash = document.getElementById("flash");
+    if (!flash) return;
+    var plain = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/plain") === 0;
+    var item = document.createElement("li");
+    item.className = "msg error";
+    item.textContent = plain ? xhr.responseText : (REFUSED[xhr.status] || "That didn't work. Try again.");
+    var list = document.createElement("ul");
+    list.className = "messages";
+    list.setAttribute("role", "alert");
+    list.appendChild(item);
+    flash.replaceChildren(list);
+    window.scrollTo(0, 0);
+  });
 })();

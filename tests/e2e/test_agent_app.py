@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from leads.data import LeadData
 from leads.models import Activity, Agent, Lead
-from leads.services import lead_capture
+from leads.services import lead_capture, lead_claim
 
 # Set SCREENSHOTS=docs/screenshots to refresh the pictures the README shows.
 SCREENSHOTS = Path(os.environ["SCREENSHOTS"]) if os.environ.get("SCREENSHOTS") else None
@@ -176,3 +176,47 @@ def test_an_agent_works_a_lead_from_a_phone_and_a_manager_follows(live_server, b
 
     response = phone.goto(f"{base}/leads/{jordan.pk}/")
     assert response.status == 404  # no longer Alex's
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_another_agent_won_first_is_explained_on_the_phone(live_server, phone):
+    call_command("demo", stdout=io.StringIO())
+    casey = capture_demo_leads()["Casey"]  # ZIP 90210: nobody covers it, it waits in the pool
+    assert casey.assigned_agent is None
+    sign_in(phone, live_server.url, "bella")
+    phone.goto(f"{live_server.url}/pool/")
+    row = phone.locator(f"#row-{casey.pk}")
+    assert "Casey Brooks" in row.inner_text()
+
+    dana = Agent.objects.get(user__username="dana")
+    assert lead_claim(lead=casey, agent=dana).won  # Dana, from her phone, a moment earlier
+
+    row.get_by_role("button", name="Claim").click()
+    phone.wait_for_selector("#flash [role=alert]")
+    assert "no longer yours to see" in phone.inner_text("#flash")
+    casey.refresh_from_db()
+    assert casey.assigned_agent == dana
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_lost_by_a_hair_says_who_has_the_lead(live_server, phone, monkeypatch):
+    """Bella's tap reads the lead while it is still in the pool; Dana's claim lands first."""
+    from leads import selectors
+
+    call_command("demo", stdout=io.StringIO())
+    casey = capture_demo_leads()["Casey"]
+    dana = Agent.objects.get(user__username="dana")
+    sign_in(phone, live_server.url, "bella")
+    phone.goto(f"{live_server.url}/pool/")
+    read = selectors.lead_get
+
+    def dana_claims_meanwhile(*, user, pk):
+        lead = read(user=user, pk=pk)
+        if lead.assigned_agent_id is None:
+            assert lead_claim(lead=Lead.objects.get(pk=pk), agent=dana).won
+        return lead
+
+    monkeypatch.setattr(selectors, "lead_get", dana_claims_meanwhile)
+    phone.locator(f"#row-{casey.pk}").get_by_role("button", name="Claim").click()
+    phone.wait_for_selector(f"#row-{casey.pk}.gone")  # the 409's row is swapped in
+    assert "Too late: Dana Brooks already has this lead." in phone.inner_text(f"#row-{casey.pk}")
