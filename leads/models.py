@@ -355,7 +355,7 @@ class Lead(models.Model):
         return f"{self.get_lead_type_display()} lead from {self.contact} via {self.source}"
 
     def get_absolute_url(self) -> str:
-        return reverse("admin:leads_lead_change", args=[self.pk])
+        return reverse("leads:lead", args=[self.pk])
 
 
 class Activity(models.Model):
