@@ -33,6 +33,7 @@ class LeadData:
     source_detail: str = ""
     team_id: int | None = None
     raw_event_id: int | None = None
+    pinned_agent_id: int | None = None
     is_test: bool = False
     first_name: str = ""
     last_name: str = ""
@@ -59,6 +60,7 @@ class LeadData:
     extra: dict[str, Any] = field(default_factory=dict)
 
     LEAD_FIELDS = (
+        "pinned_agent_id",
         "source_detail",
         "is_test",
         "lead_type",

@@ -290,6 +290,14 @@ class Lead(models.Model):
     assigned_agent = models.ForeignKey(
         Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
+    pinned_agent = models.ForeignKey(
+        Agent,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The agent the source itself chose (e.g. Zillow's assignee); routed first.",
+    )
     routing_rule = models.ForeignKey(
         "RoutingRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -461,7 +461,7 @@ def _preferred_agent(
         )
         if listing and listing.agent_id not in excluded:
             return listing.agent, f"{listing.agent} is the listing agent of MLS {lead.mls_number}."
-    pinned_id = getattr(lead, "pinned_agent_id", None)
+    pinned_id = lead.pinned_agent_id
     if pinned_id and pinned_id not in excluded:
         agent = Agent.objects.select_related("user").filter(pk=pinned_id).first()
         if agent:

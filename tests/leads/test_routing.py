@@ -187,6 +187,18 @@ def test_an_inactive_listing_agent_falls_back_to_the_rules(team, beach, alice, c
     assert {"agent": carol.pk, "name": "Carol", "reason": "inactive"} in decision_of(lead).skipped
 
 
+def test_the_agent_the_source_pinned_gets_the_lead_unless_inactive(team, beach, alice, carol):
+    lead = capture("33139", team, pinned_agent_id=carol.pk)
+    assert lead.assigned_agent == carol
+    assert lead.pinned_agent == carol
+    assert "The lead source assigned it to Carol." in decision_of(lead).reason
+    carol.is_active = False
+    carol.save()
+    lead = capture("33139", team, pinned_agent_id=carol.pk)
+    assert lead.assigned_agent == alice
+    assert {"agent": carol.pk, "name": "Carol", "reason": "inactive"} in decision_of(lead).skipped
+
+
 def test_a_repeat_inquiry_goes_to_the_agent_who_already_works_with_the_person(
     team, beach, alice, bob
 ):
