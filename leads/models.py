@@ -583,3 +583,37 @@ class LeadOffer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} offered to {self.agent}"
+
+
+API_TOKEN_PREFIX = "lla_"  # noqa: S105 - what every token starts with, not a secret
+
+
+class ApiToken(models.Model):
+    """A person's key to the REST API, named by them; revocable at any time.
+
+    Only the SHA-256 of the token is stored: the token itself is shown once, when it is made.
+    Its first characters (``prefix``) are kept so a person can tell their tokens apart.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'Accounting sync'.")
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="The token's first characters."
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

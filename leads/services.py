@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +17,10 @@ from django.utils import timezone
 from . import routing, signals
 from .data import LeadData
 from .models import (
+    API_TOKEN_PREFIX,
     Activity,
     Agent,
+    ApiToken,
     Consent,
     Contact,
     ContactEmail,
@@ -160,6 +164,11 @@ def _fill_blanks(contact: Contact, data: LeadData) -> None:
             summary=f"Filled in {', '.join(changed)} from a {data.source} inquiry",
             data={"fields": changed, "origin": data.source},
         )
+        transaction.on_commit(
+            lambda: signals.contact_changed.send(
+                sender=Contact, contact=contact, fields=changed, origin=data.source
+            )
+        )
 
 
 def lead_assign(
@@ -280,6 +289,9 @@ def lead_accept(*, lead: Lead, agent: Agent, now: dt.datetime | None = None) -> 
             contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.ACCEPTED,
             actor_id=agent.user_id, summary=f"Accepted by {agent}",
         )  # fmt: skip
+        transaction.on_commit(
+            lambda: signals.lead_accepted.send(sender=Lead, lead=lead, agent=agent)
+        )
     return bool(accepted)
 
 
@@ -336,10 +348,13 @@ def lead_record_contact(
     Lead.objects.filter(pk=lead.pk, first_contact_at__isnull=True).update(
         first_contact_at=now, sla_due_at=None, updated_at=now
     )
-    Lead.objects.filter(pk=lead.pk, status__in=(Lead.Status.NEW, Lead.Status.ACCEPTED)).update(
-        status=Lead.Status.CONTACTED
-    )
+    before = lead.status
+    moved = Lead.objects.filter(
+        pk=lead.pk, status__in=(Lead.Status.NEW, Lead.Status.ACCEPTED)
+    ).update(status=Lead.Status.CONTACTED)
     lead.refresh_from_db()
+    if moved:
+        _status_changed(lead, before, agent)
     Activity.objects.create(
         contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CONTACTED,
         actor_id=agent.user_id, summary=f"{agent} logged a {how}", data={"how": how},
@@ -469,7 +484,17 @@ def lead_set_status(
         summary=f"{agent} moved it from {Lead.Status(before).label} to {lead.get_status_display()}",
         data={"from": before, "to": status},
     )  # fmt: skip
+    _status_changed(lead, before, agent)
     return lead
+
+
+def _status_changed(lead: Lead, before: str, agent: Agent | None) -> None:
+    after = lead.status
+    transaction.on_commit(
+        lambda: signals.lead_status_changed.send(
+            sender=Lead, lead=lead, before=before, after=after, agent=agent
+        )
+    )
 
 
 def lead_add_note(*, lead: Lead, agent: Agent, text: str) -> Activity:
@@ -577,3 +602,61 @@ def agent_alert_settings() -> list[str]:
     )  # fmt: skip
     present = {f.name for f in Agent._meta.get_fields()}
     return [n for n in names if n in present]
+
+
+# --- API tokens and availability (the REST API) ------------------------------------------------
+
+
+def api_token_digest(raw: str) -> str:
+    """The SHA-256 (hex) of a token as the client sends it: what is stored and looked up."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+    """Make a new API token for ``user``; return it and the token itself, to show once.
+
+    The token is ``lla_`` and 43 URL-safe characters (256 random bits); only its SHA-256 and
+    its first 12 characters are kept. ``ValueError`` when ``name`` is empty.
+    """
+    name = name.strip()
+    if not name:
+        raise ValueError("name: give the token a name, e.g. what it is for.")
+    raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name[:100], prefix=raw[:12], digest=api_token_digest(raw)
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken, user: AbstractBaseUser | None = None) -> ApiToken:
+    """Revoke ``token`` now (idempotent). With ``user``, only that user's own token."""
+    if user is not None and token.user_id != user.pk:
+        raise PermissionDenied("A token is revoked by its owner or in the admin.")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def agent_set_availability(
+    *, agent: Agent, actor: Agent, is_paused: bool | None = None, daily_capacity: int | None = None
+) -> Agent:
+    """Pause or resume ``agent`` and set their daily capacity (0: no limit).
+
+    Pausing follows :func:`agent_update_settings` (the agent themselves or their team's
+    manager); the capacity is the manager's to set. ``PermissionDenied`` otherwise.
+    """
+    if daily_capacity is not None and daily_capacity != agent.daily_capacity:
+        if not (actor.is_manager and actor.team_id == agent.team_id):
+            raise PermissionDenied("Only the team's manager sets an agent's daily capacity.")
+        if daily_capacity < 0:
+            raise ValueError("daily_capacity: 0 (no limit) or more.")
+        agent.daily_capacity = daily_capacity
+        agent.save(update_fields=["daily_capacity"])
+        LogEntry.objects.log_actions(
+            actor.user_id, [agent], CHANGE, [{"changed": {"fields": ["daily capacity"]}}],
+            single_object=True,
+        )  # fmt: skip
+    if is_paused is not None:
+        agent_update_settings(agent=agent, actor=actor, is_paused=is_paused)
+    return agent

@@ -20,5 +20,9 @@ lead_pooled = Signal()
 # sender=Lead, lead=Lead, step=int, previous_agent=Agent|None, agent=Agent|None,
 # offered=list[Agent], managers=list[Agent] (non-empty at the first breach), reason=str
 lead_escalated = Signal()
+# sender=Lead, lead=Lead, agent=Agent: the assigned agent accepted it (the clock stopped)
+lead_accepted = Signal()
+# sender=Lead, lead=Lead, before=str, after=str, agent=Agent|None: its status moved
+lead_status_changed = Signal()
 # sender=Contact, contact=Contact, fields=list[str], origin=str
 contact_changed = Signal()
