@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "social_django",
     "django_htmx",
@@ -253,6 +255,45 @@ WEBFORM_RATE_WINDOW: int = env.int("WEBFORM_RATE_WINDOW", default=600)
 WEBFORM_MIN_FILL_SECONDS: float = env.float("WEBFORM_MIN_FILL_SECONDS", default=3.0)
 WEBFORM_TOKEN_MAX_AGE: int = env.int("WEBFORM_TOKEN_MAX_AGE", default=60 * 60 * 24)
 WEBFORM_MAX_BODY_BYTES: int = 64 * 1024
+
+# --- REST API and outbound webhooks (docs/api.md) -----------------------------------------
+# The API's own views name their authentication (tokens, then the session), permissions and
+# throttle (leads.api.ApiViewSet: DRF reads these defaults while it is being imported, too
+# early for our classes); the defaults here only keep any other DRF view closed.
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/min")},
+    "DEFAULT_SCHEMA_CLASS": "leads.api.ApiSchema",
+    "EXCEPTION_HANDLER": "leads.api.exception_handler",
+}
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Leadline API",
+    "DESCRIPTION": (
+        "Leads, contacts, timelines, agents, territories and routing rules of your team, "
+        "within the same permissions as the agent app. See docs/api.md."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"LeadTypeEnum": "leads.models.Lead.Type"},
+}
+# Outbound webhooks: the per-attempt timeout, the exponential backoff (first retry, longest
+# wait) and how long a delivery is retried before it gives up; a subscription failing that
+# long is disabled. Private and loopback addresses are refused unless allowed (tests, or a
+# receiver on your own network).
+WEBHOOK_TIMEOUT_SECONDS: float = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+WEBHOOK_RETRY_BASE_SECONDS: float = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS: float = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=4 * 3600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS: float = env.float("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600.0)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 # --- Logging ------------------------------------------------------------------------------
 LOGGING: dict[str, Any] = {

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # One line per source: its key (stored on events and leads) and the dotted path of its class.
 SOURCES: dict[str, str] = {
     "webform": "integrations.sources.webform.WebFormSource",
+    "api": "integrations.sources.api.ApiSource",
 }
 
 
