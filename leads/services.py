@@ -623,7 +623,7 @@ def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, st
         raise ValueError("name: give the token a name, e.g. what it is for.")
     raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name[:100], prefix=raw[:12], digest=api_token_digest(raw)
+        user_id=user.pk, name=name[:100], prefix=raw[:12], digest=api_token_digest(raw)
     )
     return token, raw
 
