@@ -8,6 +8,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import schedules
+        from . import schedules, webhooks
 
         post_migrate.connect(schedules.ensure_schedules, sender=self)
+        webhooks.connect()

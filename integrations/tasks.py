@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import services
+from . import services, webhooks
 
 
 def process_event(event_id: int) -> str:
@@ -12,3 +12,12 @@ def process_event(event_id: int) -> str:
 
 def sweep_events() -> int:
     return services.events_sweep()
+
+
+def deliver_webhook(delivery_id: int) -> str:
+    delivery = webhooks.webhook_deliver(delivery_id=delivery_id)
+    return delivery.status if delivery else "not due"
+
+
+def sweep_webhooks() -> int:
+    return webhooks.webhooks_sweep()

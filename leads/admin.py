@@ -2,17 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template import RequestContext, Template
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils.cache import add_never_cache_headers
 
 from .forms import TestLeadForm
 from .models import (
     Activity,
     Agent,
+    ApiToken,
     Consent,
     Contact,
     ContactEmail,
@@ -27,6 +31,7 @@ from .models import (
     Territory,
 )
 from .routing import route
+from .services import api_token_create, api_token_revoke
 
 
 @admin.register(Team)
@@ -345,3 +350,90 @@ class RoutingDecisionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+SECRET_PAGE = Template(
+    """{% extends "admin/base_site.html" %}
+{% block content %}<div id="content-main">
+<p>{{ lead_in }}</p>
+<p><code style="font-size:1.2em;user-select:all">{{ secret }}</code></p>
+<p><strong>It will not be shown again.</strong> Keep it where your other secrets are.</p>
+<p><a class="button" href="{{ next }}">Done</a></p>
+</div>{% endblock %}"""
+)
+
+
+def show_secret_once(
+    request: HttpRequest, *, title: str, lead_in: str, secret: str, next_url: str
+) -> HttpResponse:
+    """An admin page that shows a new secret, the only time it is ever shown.
+
+    Rendered straight into the response (never put in a message, which may travel in a
+    cookie), and never cached.
+    """
+    context = RequestContext(
+        request,
+        {**admin.site.each_context(request), "title": title, "lead_in": lead_in,
+         "secret": secret, "next": next_url},
+    )  # fmt: skip
+    response = HttpResponse(SECRET_PAGE.render(context))
+    add_never_cache_headers(response)
+    return response
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username", "user__email"]
+    list_select_related = ["user"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    raw_id_fields = ["user"]
+    actions = ["revoke"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*self.readonly_fields, "user"] if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["user", "name"] if obj is None else ["user", "name", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, raw = api_token_create(user=form.cleaned_data["user"], name=obj.name)
+        obj.pk, obj.prefix, obj.digest = token.pk, token.prefix, token.digest
+        request._new_api_token = raw  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: Any = None
+    ) -> HttpResponse:
+        return show_secret_once(
+            request,
+            title=f"API token for {obj.user}",
+            lead_in=f"The token “{obj.name}” for {obj.user}. Send it as "
+            "Authorization: Bearer <token>.",
+            secret=request._new_api_token,  # type: ignore[attr-defined]
+            next_url=reverse("admin:leads_apitoken_changelist"),
+        )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            api_token_revoke(token=token)
+        self.message_user(request, f"Revoked {len(queryset)} token(s).", messages.SUCCESS)

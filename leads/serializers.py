@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -80,7 +81,7 @@ class LeadSerializer(serializers.ModelSerializer):
     def get_url(self, lead: Lead) -> str:
         request = self.context.get("request")
         path = reverse("leads:lead", args=[lead.pk])
-        return request.build_absolute_uri(path) if request is not None else path
+        return request.build_absolute_uri(path) if request is not None else settings.SITE_URL + path
 
 
 ORDERINGS = (
@@ -196,9 +197,7 @@ class AvailabilitySerializer(serializers.Serializer):
 
 
 class TerritorySerializer(serializers.ModelSerializer):
-    agents: Any = serializers.PrimaryKeyRelatedField(
-        many=True, read_only=True
-    )
+    agents: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = Territory

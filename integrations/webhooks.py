@@ -1,0 +1,392 @@
+"""Outbound webhooks: our events, signed as Standard Webhooks, delivered at least once.
+
+The domain's signals (:mod:`leads.signals`) become events (``lead.created``, ...). Each event
+is written as one :class:`WebhookDelivery` row per subscription that wants it, with the body
+as it will be signed and sent, and the queue is rung for each. A failed attempt is logged
+(:class:`WebhookAttempt`) and the next one scheduled with exponential backoff; the sweeper
+(every minute) rings again for every delivery due, until ``WEBHOOK_RETRY_WINDOW_SECONDS``.
+A subscription failing for that whole window, or told 410 Gone, is disabled and operations
+are told. Signing: https://www.standardwebhooks.com/ (``{id}.{timestamp}.{body}``, HMAC-SHA256
+keyed with the base64-decoded secret after ``whsec_``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import mail_admins
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from leads import signals
+from leads.models import Agent, Contact, Lead
+from leads.serializers import AgentBriefSerializer, ContactSerializer, LeadSerializer
+
+from . import http
+from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "integrations.tasks.deliver_webhook"
+Event = WebhookSubscription.Event
+EXCERPT = 500
+
+
+class UnsafeDestination(Exception):
+    """The URL leads to an address we do not send to (private, loopback, link-local...)."""
+
+
+# --- Signing -----------------------------------------------------------------------------
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    """The ``webhook-signature`` header: ``v1,`` and the base64 HMAC-SHA256 of
+    ``{message_id}.{timestamp}.{body}`` keyed with the decoded secret."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+# --- From the domain's signals to delivery rows ---------------------------------------------
+
+
+def _lead_data(lead: Lead) -> dict[str, Any]:
+    fresh = Lead.objects.select_related("contact", "assigned_agent").get(pk=lead.pk)
+    return dict(LeadSerializer(fresh).data)
+
+
+def _agent(agent: Agent | None) -> dict[str, Any] | None:
+    return dict(AgentBriefSerializer(agent).data) if agent is not None else None
+
+
+def webhooks_enqueue(
+    *, event_type: str, data: dict[str, Any], team_ids: Iterable[int | None]
+) -> list[WebhookDelivery]:
+    """Write one delivery per active subscription that wants ``event_type`` for these teams,
+    and ring the queue for each after commit. Returns the deliveries (none when nobody
+    subscribes). The body is fixed here: every attempt sends and signs the same bytes."""
+    teams = [t for t in team_ids if t is not None]
+    subscriptions = [
+        s
+        for s in WebhookSubscription.objects.filter(is_active=True).filter(
+            Q(team__isnull=True) | Q(team_id__in=teams)
+        )
+        if s.wants(event_type)
+    ]
+    if not subscriptions:
+        return []
+    now = timezone.now()
+    message_id = f"msg_{uuid.uuid4().hex}"
+    body = json.dumps(
+        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        cls=DjangoJSONEncoder,
+        separators=(",", ":"),
+    )
+    retry_until = now + dt.timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
+    with transaction.atomic():
+        deliveries = WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(
+                subscription=subscription,
+                message_id=message_id,
+                event_type=event_type,
+                payload=body,
+                next_attempt_at=now,
+                retry_until=retry_until,
+            )
+            for subscription in subscriptions
+        )
+        for delivery in deliveries:
+            enqueue_on_commit(DELIVER_TASK, delivery.pk, task_name=f"webhook-{delivery.pk}")
+    return deliveries
+
+
+def _announce(event_type: str, team_ids: Iterable[int | None], build: Any) -> None:
+    """Turn a signal into deliveries; never let a failure here reach the change itself."""
+    try:
+        if WebhookSubscription.objects.filter(is_active=True).exists():
+            webhooks_enqueue(event_type=event_type, data=build(), team_ids=team_ids)
+    except Exception:
+        logger.exception("could not record the %s webhook deliveries", event_type)
+
+
+def on_lead_captured(sender: Any, lead: Lead, created: bool = True, **kwargs: Any) -> None:
+    if created:
+        _announce(Event.LEAD_CREATED, [lead.team_id], lambda: {"lead": _lead_data(lead)})
+
+
+def on_lead_assigned(sender: Any, lead: Lead, agent: Agent, reason: str, **kwargs: Any) -> None:
+    _announce(
+        Event.LEAD_ASSIGNED,
+        [lead.team_id],
+        lambda: {"lead": _lead_data(lead), "agent": _agent(agent), "reason": reason},
+    )
+
+
+def on_lead_claimed(sender: Any, lead: Lead, agent: Agent, **kwargs: Any) -> None:
+    """A claim both assigns the lead and accepts it."""
+    on_lead_assigned(sender, lead=lead, agent=agent, reason=f"Claimed by {agent}")
+    on_lead_accepted(sender, lead=lead, agent=agent)
+
+
+def on_lead_accepted(sender: Any, lead: Lead, agent: Agent, **kwargs: Any) -> None:
+    _announce(
+        Event.LEAD_ACCEPTED,
+        [lead.team_id],
+        lambda: {"lead": _lead_data(lead), "agent": _agent(agent)},
+    )
+
+
+def on_lead_status_changed(
+    sender: Any, lead: Lead, before: str, after: str, agent: Agent | None = None, **kwargs: Any
+) -> None:
+    _announce(
+        Event.LEAD_STATUS_CHANGED,
+        [lead.team_id],
+        lambda: {"lead": _lead_data(lead), "from": before, "to": after, "by": _agent(agent)},
+    )
+
+
+def on_contact_changed(
+    sender: Any, contact: Contact, fields: list[str], origin: str = "", **kwargs: Any
+) -> None:
+    teams = set(contact.leads.values_list("team_id", flat=True))
+    _announce(
+        Event.CONTACT_UPDATED,
+        teams,
+        lambda: {
+            "contact": dict(ContactSerializer(contact).data),
+            "fields": fields,
+            "origin": origin,
+        },
+    )
+
+
+def connect() -> None:
+    """Listen to the domain (called once from ``IntegrationsConfig.ready``)."""
+    signals.lead_captured.connect(on_lead_captured, dispatch_uid="webhooks.lead_captured")
+    signals.lead_assigned.connect(on_lead_assigned, dispatch_uid="webhooks.lead_assigned")
+    signals.lead_claimed.connect(on_lead_claimed, dispatch_uid="webhooks.lead_claimed")
+    signals.lead_accepted.connect(on_lead_accepted, dispatch_uid="webhooks.lead_accepted")
+    signals.lead_status_changed.connect(
+        on_lead_status_changed, dispatch_uid="webhooks.lead_status_changed"
+    )
+    signals.contact_changed.connect(on_contact_changed, dispatch_uid="webhooks.contact_changed")
+
+
+# --- Sending --------------------------------------------------------------------------------
+
+
+def check_destination(url: str) -> None:
+    """Raise ``UnsafeDestination`` unless every address ``url``'s host resolves to is public.
+
+    ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts the check (a receiver on your own network; the
+    tests' local receivers). Without it, a subscription cannot make us call the database,
+    the cloud's metadata service or anything else on our side of the firewall.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeDestination(f"Not an http(s) URL: {url[:100]!r}.")
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeDestination(f"Cannot resolve {parts.hostname}: {exc}.") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        if not address.is_global or (mapped is not None and not mapped.is_global):
+            raise UnsafeDestination(f"{parts.hostname} resolves to a non-public address.")
+
+
+def backoff(attempt: int) -> dt.timedelta:
+    """The wait after failed attempt number ``attempt`` (1, 2, ...): doubling from
+    ``WEBHOOK_RETRY_BASE_SECONDS`` up to ``WEBHOOK_RETRY_MAX_SECONDS``, with 10% jitter so
+    that many deliveries failing together do not retry together."""
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 30)
+    seconds = min(base, settings.WEBHOOK_RETRY_MAX_SECONDS)
+    return dt.timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311 - jitter
+
+
+def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
+    """Make one attempt at a due delivery; safe to call any number of times.
+
+    The delivery is claimed by a conditional UPDATE that pushes ``next_attempt_at`` past the
+    attempt's longest duration, so of two workers rung for the same row one sends and the
+    other finds it taken; no transaction is held open while the receiver answers. Returns
+    the delivery after the attempt, or None when there was nothing to do.
+    """
+    now = timezone.now()
+    lease = dt.timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id,
+        status=WebhookDelivery.Status.PENDING,
+        next_attempt_at__lte=now,
+        subscription__is_active=True,
+    ).update(next_attempt_at=now + lease)
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    subscription = delivery.subscription
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": delivery.message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(
+            subscription.secret, delivery.message_id, timestamp, delivery.payload
+        ),
+    }
+    status_code: int | None = None
+    excerpt = error = ""
+    started = time.monotonic()
+    try:
+        check_destination(subscription.url)
+        response = http.request(
+            "POST",
+            subscription.url,
+            data=delivery.payload.encode(),
+            headers=headers,
+            timeout=(3.05, settings.WEBHOOK_TIMEOUT_SECONDS),
+            retries=0,
+        )
+        status_code, excerpt = response.status_code, response.text[:EXCERPT]
+        if not 200 <= status_code < 300:
+            error = f"answered {status_code}; a 2xx is expected"
+    except UnsafeDestination as exc:
+        error = f"refused: {exc}"
+    except http.HttpError as exc:
+        status_code = exc.status
+        excerpt = exc.response.text[:EXCERPT] if exc.response is not None else ""
+        error = str(exc)
+    latency = round((time.monotonic() - started) * 1000)
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        status_code=status_code,
+        latency_ms=latency,
+        response_excerpt=excerpt,
+        error=error[:500],
+    )
+    _record(delivery, timezone.now(), status_code, error)
+    return delivery
+
+
+def _record(
+    delivery: WebhookDelivery, now: dt.datetime, status_code: int | None, error: str
+) -> None:
+    """Write the attempt's outcome on the delivery and on its subscription."""
+    subscription = delivery.subscription
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_status_code = status_code
+    delivery.last_error = error
+    if not error:
+        delivery.status = WebhookDelivery.Status.DELIVERED
+        delivery.delivered_at, delivery.next_attempt_at = now, None
+        WebhookSubscription.objects.filter(pk=subscription.pk).exclude(
+            consecutive_failures=0, failing_since__isnull=True
+        ).update(consecutive_failures=0, failing_since=None)
+    else:
+        retry_at = now + backoff(delivery.attempts)
+        gone = status_code == 410
+        if gone or retry_at > delivery.retry_until:
+            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
+        else:
+            delivery.next_attempt_at = retry_at
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+            consecutive_failures=F("consecutive_failures") + 1,
+            failing_since=Coalesce(F("failing_since"), now),
+        )
+    delivery.save(
+        update_fields=[
+            "attempts", "last_attempt_at", "last_status_code", "last_error", "status",
+            "delivered_at", "next_attempt_at",
+        ]
+    )  # fmt: skip
+    if delivery.status == WebhookDelivery.Status.FAILED:
+        subscription.refresh_from_db()
+        window = dt.timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
+        if status_code == 410:
+            _disable(subscription, now, "The receiver answered 410 Gone.")
+        elif subscription.failing_since and subscription.failing_since <= now - window:
+            since = subscription.failing_since.isoformat(timespec="seconds")
+            _disable(subscription, now, f"Every attempt has failed since {since}: {error}")
+
+
+def _disable(subscription: WebhookSubscription, now: dt.datetime, reason: str) -> None:
+    """Stop sending to ``subscription`` and tell operations (log and mail to ADMINS)."""
+    disabled = WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).update(
+        is_active=False, disabled_at=now, disabled_reason=reason[:500]
+    )
+    if not disabled:
+        return
+    logger.error("webhook subscription %s (%s) disabled: %s", subscription.pk, subscription, reason)
+    mail_admins(
+        f"Webhook subscription disabled: {subscription}",
+        f"Leadline stopped sending events to {subscription} ({subscription.url}).\n\n"
+        f"Why: {reason}\n\nFix the receiver, then enable the subscription again in the admin "
+        f"and redeliver the failed deliveries.",
+        fail_silently=True,
+    )
+
+
+def webhooks_sweep() -> int:
+    """Ring the queue for every delivery due (its scheduled retry, or a lost task); returns
+    how many. The delivery task claims each row, so ringing twice sends once."""
+    due = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING,
+        next_attempt_at__lte=timezone.now(),
+        subscription__is_active=True,
+    ).order_by("next_attempt_at")
+    ids = list(due.values_list("pk", flat=True)[:1000])
+    with transaction.atomic():
+        for delivery_id in ids:
+            enqueue_on_commit(DELIVER_TASK, delivery_id, task_name=f"webhook-{delivery_id}-sweep")
+    return len(ids)
+
+
+def webhooks_redeliver(*, deliveries: Iterable[WebhookDelivery]) -> int:
+    """Send these deliveries again now, with a fresh retry window (an operator's redelivery).
+
+    The body and ``webhook-id`` stay the same, so a receiver that got it already can tell.
+    Returns how many were queued (a disabled subscription's wait until it is enabled).
+    """
+    now = timezone.now()
+    ids = [d.pk for d in deliveries]
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at=now,
+            retry_until=now + dt.timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS),
+        )
+        for delivery_id in ids:
+            enqueue_on_commit(DELIVER_TASK, delivery_id, task_name=f"webhook-{delivery_id}-again")
+    return len(ids)
+
+
+def subscription_enable(*, subscription: WebhookSubscription) -> WebhookSubscription:
+    """Send to ``subscription`` again, its failure counters reset."""
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        is_active=True, disabled_at=None, disabled_reason="", consecutive_failures=0,
+        failing_since=None,
+    )  # fmt: skip
+    subscription.refresh_from_db()
+    return subscription
