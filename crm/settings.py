@@ -265,10 +265,11 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/min")},
     "DEFAULT_SCHEMA_CLASS": "leads.api.ApiSchema",
     "EXCEPTION_HANDLER": "leads.api.exception_handler",
 }
+# Requests allowed per API token (per user on the session), e.g. 600/min, 20/s, 10000/hour.
+API_RATE_LIMIT: str = env.str("API_RATE_LIMIT", default="600/min")
 SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Leadline API",
     "DESCRIPTION": (
@@ -283,7 +284,12 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"LeadTypeEnum": "leads.models.Lead.Type"},
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "LeadTypeEnum": "leads.models.Lead.Type",
+        "LeadStatusEnum": "leads.models.Lead.Status",
+        "LeadRequestStatusEnum": "integrations.models.InboundEvent.Status",
+    },
 }
 # Outbound webhooks: the per-attempt timeout, the exponential backoff (first retry, longest
 # wait) and how long a delivery is retried before it gives up; a subscription failing that

@@ -12,6 +12,8 @@ from leads.auth import ThrottledLoginView
 api = SimpleRouter(use_regex_path=False)
 integrations_api.register(api)
 
+handler404 = "leads.api.not_found"
+
 admin.site.site_header = "Leadline operations"
 admin.site.site_title = "Leadline"
 admin.site.index_title = "Operations"

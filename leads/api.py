@@ -15,10 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views.defaults import page_not_found
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -131,6 +134,10 @@ class TokenRateThrottle(SimpleRateThrottle):
     """``API_RATE_LIMIT`` requests per token (per user for the session, per address else)."""
 
     scope = "api"
+
+    def get_rate(self) -> str:
+        rate: str = settings.API_RATE_LIMIT
+        return rate
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
         if isinstance(request.auth, ApiToken):
@@ -260,6 +267,23 @@ class Cursor(CursorPagination):
     max_page_size = 200
     ordering = "-created_at"
 
+    def get_page_size(self, request: Request) -> int:
+        """``page_size`` from 1 to 200 (default 50); anything else is a 400 naming it."""
+        raw = request.query_params.get(self.page_size_query_param or "page_size")
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            message = f"A whole number from 1 to {self.max_page_size}."
+            raise exceptions.ValidationError({"page_size": [message]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
 
 class OrderedCursor(Cursor):
     """Cursor pagination in the order the view chose from the ``ordering`` parameter."""
@@ -267,6 +291,14 @@ class OrderedCursor(Cursor):
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> tuple[str, ...]:
         ordering: tuple[str, ...] = view.ordering_for(request)
         return ordering
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404: the API's error shape under ``/api/``, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = {"status": 404, "code": "not_found", "message": "No such endpoint.", "fields": {}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)
 
 
 def object_id(value: Any) -> int:
@@ -312,6 +344,13 @@ class LeadViewSet(ApiViewSet):
 
     def _query(self, request: Request) -> dict[str, Any]:
         if not hasattr(request, "_lead_query"):
+            blank = {
+                name: ["Give a value, or leave the parameter out."]
+                for name, value in request.query_params.items()
+                if value == "" and name in LeadQuerySerializer._declared_fields
+            }
+            if blank:
+                raise exceptions.ValidationError(blank)
             query = LeadQuerySerializer(data=request.query_params)
             query.is_valid(raise_exception=True)
             request._lead_query = query.validated_data  # type: ignore[attr-defined]

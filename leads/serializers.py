@@ -11,13 +11,59 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from .models import Activity, Agent, Consent, Contact, Lead, RoutingRule, RuleMember, Territory
 from .normalize import normalize_email, normalize_phone, normalize_zip
 
 MAX_ID = 2**63 - 1  # the largest primary key; larger ids match nothing
+WEB_ADDRESS = r"^https?://[^\s/?#]+[^\s]*$"  # kept as given: attribution, not a link we follow
+
+
+class Text(serializers.CharField):
+    """A string, and only a string: DRF's CharField would take 0 or true and make it text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class Flag(serializers.BooleanField):
+    """true or false, and only those: DRF's BooleanField would also take 0, "yes" or "on"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class Whole(serializers.IntegerField):
+    """A JSON integer, and only that: DRF's IntegerField would also take "5" or 5.0."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "example": "875000.00"}
+)
+class Money(serializers.DecimalField):
+    """An amount in dollars as a string ("875000.00"), exact: never a float."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal(0), **kwargs)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if data is not empty and data is not None and (not isinstance(data, str) or not data):
+            self.fail("invalid")
+        return super().run_validation(data)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -65,6 +111,8 @@ class LeadSerializer(serializers.ModelSerializer):
     contact = ContactBriefSerializer(read_only=True)
     assigned_agent = AgentBriefSerializer(read_only=True, allow_null=True)
     url = serializers.SerializerMethodField(help_text="The lead's page in the agent app.")
+    page_url = serializers.CharField(read_only=True, help_text="Where it was sent from, or ''.")
+    referrer = serializers.CharField(read_only=True, help_text="The page before, or ''.")
 
     class Meta:
         model = Lead
@@ -139,7 +187,7 @@ class LeadStatusSerializer(serializers.Serializer):
 
 
 class NoteSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=5000, help_text="The note, as it should read.")
+    text = Text(max_length=5000, help_text="The note, as it should read.")
 
 
 class NoteCreatedSerializer(serializers.ModelSerializer):
@@ -154,15 +202,18 @@ class NoteCreatedSerializer(serializers.ModelSerializer):
 
 
 class AssignSerializer(serializers.Serializer):
-    agent = serializers.PrimaryKeyRelatedField(
-        queryset=Agent.objects.none(), help_text="An active agent of the lead's team."
-    )
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    agent = Whole(min_value=1, max_value=MAX_ID, help_text="An active agent of the lead's team.")
+    reason = Text(max_length=500, required=False, allow_blank=True, default="")
 
-    def __init__(self, *args: Any, agents: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, agents: QuerySet[Agent] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if agents is not None:
-            self.fields["agent"].queryset = agents  # type: ignore[attr-defined]
+        self.agents = Agent.objects.none() if agents is None else agents
+
+    def validate_agent(self, value: int) -> Agent:
+        agent = self.agents.filter(pk=value).first()
+        if agent is None:
+            raise serializers.ValidationError("Choose an active agent of the lead's team.")
+        return agent
 
 
 class TimelineEntrySerializer(serializers.Serializer):
@@ -188,10 +239,8 @@ class AgentSerializer(serializers.ModelSerializer):
 
 
 class AvailabilitySerializer(serializers.Serializer):
-    is_paused = serializers.BooleanField(
-        required=False, help_text="On vacation: routing skips the agent."
-    )
-    daily_capacity = serializers.IntegerField(
+    is_paused = Flag(required=False, help_text="On vacation: routing skips the agent.")
+    daily_capacity = Whole(
         required=False, min_value=0, max_value=10_000, help_text="Most new leads a day; 0: none."
     )
 
@@ -233,43 +282,47 @@ class RoutingRuleSerializer(serializers.ModelSerializer):
 
 class ConsentInputSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Consent.Channel.choices)
-    granted = serializers.BooleanField()
-    text = serializers.CharField(max_length=5000, help_text="The exact words the person saw.")
+    granted = Flag()
+    text = Text(max_length=5000, help_text="The exact words the person saw.")
 
 
 class LeadCreateSerializer(serializers.Serializer):
     """An inquiry sent through the API. An email address or a phone number is required."""
 
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
-    phone = serializers.CharField(
+    first_name = Text(max_length=100, required=False, allow_blank=True)
+    last_name = Text(max_length=100, required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False)
+    phone = Text(
         max_length=32, required=False, allow_blank=True, help_text="Any format; stored in E.164."
     )
-    message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    message = Text(max_length=5000, required=False, allow_blank=True)
     lead_type = serializers.ChoiceField(choices=Lead.Type.choices, default=Lead.Type.BUYER)
-    source_detail = serializers.CharField(
+    source_detail = Text(
         max_length=200, required=False, allow_blank=True, help_text="Where it came from."
     )
-    property_address = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    property_city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    property_address = Text(max_length=255, required=False, allow_blank=True)
+    property_city = Text(max_length=100, required=False, allow_blank=True)
     property_state = serializers.RegexField(
-        r"^[A-Za-z]{2}$", required=False, allow_blank=True, help_text="Two-letter state code."
+        r"^[A-Za-z]{2}$", required=False, help_text="Two-letter state code."
     )
-    property_zip = serializers.CharField(max_length=10, required=False, allow_blank=True)
-    mls_number = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    price = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
+    property_zip = serializers.RegexField(
+        r"^[0-9]{5}(-[0-9]{4})?$", required=False, help_text="ZIP or ZIP+4; stored as 5 digits."
     )
-    utm_source = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    utm_medium = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    utm_campaign = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    utm_term = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    utm_content = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    gclid = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    fbclid = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    page_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
-    referrer = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+    mls_number = Text(max_length=50, required=False, allow_blank=True)
+    price = Money(required=False, allow_null=True)
+    utm_source = Text(max_length=255, required=False, allow_blank=True)
+    utm_medium = Text(max_length=255, required=False, allow_blank=True)
+    utm_campaign = Text(max_length=255, required=False, allow_blank=True)
+    utm_term = Text(max_length=255, required=False, allow_blank=True)
+    utm_content = Text(max_length=255, required=False, allow_blank=True)
+    gclid = Text(max_length=255, required=False, allow_blank=True)
+    fbclid = Text(max_length=255, required=False, allow_blank=True)
+    page_url = serializers.RegexField(
+        WEB_ADDRESS, max_length=2000, required=False, help_text="The page it was sent from."
+    )
+    referrer = serializers.RegexField(
+        WEB_ADDRESS, max_length=2000, required=False, help_text="The page before that one."
+    )
     consents = ConsentInputSerializer(
         many=True, required=False, help_text="What the person agreed to, channel by channel."
     )
