@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -35,7 +36,7 @@ from .forms import (
     StatusForm,
     display_phone,
 )
-from .models import Agent, Lead
+from .models import Agent, ApiToken, Lead
 from .routing import zip_facts
 
 PAGE_SIZE = 25
@@ -291,8 +292,14 @@ def _bad_request(request: HttpRequest, form: Any) -> HttpResponse:
 
 @agent_required
 def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
-    """The agent's own settings: phone, pause, time zone, working hours, alerts."""
-    if request.method == "POST":
+    """The agent's own settings: phone, pause, time zone, working hours, alerts; API tokens."""
+    new_token = ""
+    if request.method == "POST" and API_TOKEN_FIELDS & set(request.POST):
+        new_token = _api_tokens_post(request, agent)
+        if not new_token:
+            return redirect("leads:settings")
+        form = AgentSettingsForm(agent=agent)
+    elif request.method == "POST":
         form = AgentSettingsForm(request.POST, agent=agent)
         if form.is_valid():
             services.agent_update_settings(agent=agent, actor=agent, **form.changes())
@@ -305,9 +312,33 @@ def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
         "form": form,
         "days": [(label, form[f"{day}_start"], form[f"{day}_end"]) for day, label in WEEKDAYS],
         "alert_fields": [form[name] for name in services.agent_alert_settings()],
+        "api_tokens": ApiToken.objects.filter(user_id=agent.user_id, revoked_at__isnull=True),
+        "new_token": new_token,
         "nav": "settings",
     }
-    return render(request, "leads/settings.html", context, status=400 if form.errors else 200)
+    response = render(request, "leads/settings.html", context, status=400 if form.errors else 200)
+    if new_token:
+        add_never_cache_headers(response)  # the token is shown this once
+    return response
+
+
+API_TOKEN_FIELDS = {"token_name", "revoke_token"}
+
+
+def _api_tokens_post(request: HttpRequest, agent: Agent) -> str:
+    """Make an API token (returned, to show once) or revoke one of the user's own."""
+    if "revoke_token" in request.POST:
+        pk = request.POST["revoke_token"]
+        token = ApiToken.objects.filter(user_id=agent.user_id, pk=pk if pk.isdigit() else 0).first()
+        if token is not None:
+            services.api_token_revoke(token=token, user=agent.user)
+            messages.success(request, f"Revoked the token “{token.name}”.")
+        return ""
+    try:
+        return services.api_token_create(user=agent.user, name=request.POST["token_name"])[1]
+    except ValueError as exc:
+        messages.error(request, str(exc).partition(": ")[2])
+        return ""
 
 
 @require_GET

@@ -461,3 +461,75 @@ def test_a_page_of_leads_costs_the_same_queries_however_many_rows(
         response = client.get("/api/v1/leads/", headers=headers)
 
     assert len(response.json()["results"]) == 23
+
+
+# --- Tokens in the app's settings page and in the admin ----------------------------------
+
+
+def test_an_agent_makes_a_token_in_settings_and_sees_it_only_once(client, alice):
+    client.force_login(alice.user)
+
+    made = client.post("/settings/", {"token_name": "Accounting sync"})
+    raw = made.context["new_token"]
+    later = client.get("/settings/").content.decode()
+
+    assert made.status_code == 200
+    assert raw in made.content.decode()
+    assert "no-cache" in made["Cache-Control"]
+    assert raw not in later
+    assert "Accounting sync" in later
+    assert ApiToken.objects.get().prefix in later
+    listed = Client().get("/api/v1/agents/", headers={"Authorization": f"Bearer {raw}"})
+    assert listed.json()["results"][0]["id"] == alice.pk
+
+
+def test_a_token_without_a_name_is_not_made(client, alice):
+    client.force_login(alice.user)
+
+    response = client.post("/settings/", {"token_name": "  "}, follow=True)
+
+    assert not ApiToken.objects.exists()
+    assert "give the token a name" in response.content.decode()
+
+
+def test_an_agent_revokes_their_own_token_and_nobody_else_s(client, alice, bob):
+    mine, _ = api_token_create(user=alice.user, name="mine")
+    bobs, _ = api_token_create(user=bob.user, name="bob's")
+    client.force_login(alice.user)
+
+    client.post("/settings/", {"revoke_token": str(bobs.pk)})
+    client.post("/settings/", {"revoke_token": str(mine.pk)})
+
+    mine.refresh_from_db()
+    bobs.refresh_from_db()
+    assert mine.revoked_at is not None
+    assert bobs.revoked_at is None
+
+
+def test_operations_make_a_token_in_the_admin_and_see_it_once(admin_client, alice):
+    response = admin_client.post(
+        "/admin/leads/apitoken/add/", {"user": alice.user.pk, "name": "Zap"}
+    )
+
+    token = ApiToken.objects.get()
+    page = response.content.decode()
+    raw = page.split('user-select:all">')[1].split("<")[0]
+    assert raw.startswith(token.prefix)
+    assert "no-cache" in response["Cache-Control"]
+    listed = Client().get("/api/v1/leads/", headers={"Authorization": f"Bearer {raw}"})
+    assert listed.status_code == 200
+    change = admin_client.get(f"/admin/leads/apitoken/{token.pk}/change/").content.decode()
+    assert raw not in change
+
+
+def test_operations_revoke_tokens_from_the_admin(admin_client, alice):
+    token, raw = api_token_create(user=alice.user, name="Zap")
+
+    admin_client.post(
+        "/admin/leads/apitoken/", {"action": "revoke", "_selected_action": [token.pk]}
+    )
+
+    assert (
+        Client().get("/api/v1/leads/", headers={"Authorization": f"Bearer {raw}"}).status_code
+        == 401
+    )
