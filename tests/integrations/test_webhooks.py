@@ -50,6 +50,8 @@ class Receiver:
                 status = receiver.answers.popleft() if receiver.answers else 200
                 reply = json.dumps({"ok": status < 300, "note": "x" * 600}).encode()
                 self.send_response(status)
+                if status == 307:
+                    self.send_header("Location", "/elsewhere")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
@@ -188,6 +190,17 @@ def test_each_attempt_is_logged_with_its_status_latency_and_an_excerpt(
     assert attempt.response_excerpt.startswith('{"ok": false')
     assert len(attempt.response_excerpt) == 500
     assert "500" in attempt.error
+
+
+def test_a_redirect_is_not_taken_for_a_delivery(subscription, receiver, beach, run_queue):
+    receiver.answers.append(307)
+    WebhookSubscription.objects.update(events=["lead.created"])
+    capture(subscription.team)
+    run_queue()
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending"
+    assert delivery.last_error.startswith("redirected (307)")
 
 
 def test_a_subscription_failing_for_the_whole_window_is_disabled_and_operations_told(
