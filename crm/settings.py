@@ -157,6 +157,8 @@ else:
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="Leadline <leads@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Operations: who is emailed when something needs a person (a webhook subscription disabled).
+ADMINS: list[tuple[str, str]] = [(email, email) for email in env.list("ADMINS", default=[])]
 
 # --- Auth ---------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
