@@ -235,16 +235,17 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     the delivery after the attempt, or None when there was nothing to do.
     """
     now = timezone.now()
+    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
+    if delivery is None or not delivery.subscription.is_active:
+        return None
     lease = dt.timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    # Conditions on the row itself (no join), so the database re-checks them under the lock.
     claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id,
-        status=WebhookDelivery.Status.PENDING,
-        next_attempt_at__lte=now,
-        subscription__is_active=True,
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
     ).update(next_attempt_at=now + lease)
     if not claimed:
         return None
-    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    delivery.refresh_from_db()
     subscription = delivery.subscription
     timestamp = int(time.time())
     headers = {
