@@ -85,7 +85,21 @@ class LeadViewSet(leads_api.LeadViewSet):
                     "Your own unique id for this request (1-200 printable characters): sent "
                     "again, with the same body, it gives the same lead and the same answer."
                 ),
-            )
+            ),
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="The request's status_url.",
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="true when this answer repeats the first one for the same key.",
+            ),
         ],
         responses={
             202: LeadRequestSerializer,
