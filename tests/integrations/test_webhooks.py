@@ -24,7 +24,7 @@ from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.webhooks import webhook_deliver, webhooks_sweep
 from leads.data import LeadData
 from leads.models import Lead
-from leads.services import lead_accept, lead_capture, lead_set_status
+from leads.services import api_token_create, lead_accept, lead_capture, lead_set_status
 from tests.conftest import _commit_callbacks as commit_callbacks
 
 pytestmark = pytest.mark.django_db
@@ -418,3 +418,23 @@ def test_a_disabled_subscription_is_enabled_again_with_its_counters_reset(
     subscription.refresh_from_db()
     assert subscription.is_active
     assert (subscription.consecutive_failures, subscription.failing_since) == (0, None)
+
+
+def test_a_lead_sent_through_the_api_reaches_the_receiver_signed(
+    client, subscription, receiver, beach, alice, run_queue
+):
+    token = api_token_create(user=alice.user, name="site")[1]
+    client.post(
+        "/api/v1/leads/",
+        {"first_name": "Kai", "email": "kai@example.com", "property_zip": "33139"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "kai-1"},
+    )
+    run_queue()
+
+    payloads = {
+        p["type"]: p["data"] for p in (verified(subscription, r) for r in receiver.requests)
+    }
+    assert set(payloads) == {"lead.created", "lead.assigned"}
+    assert payloads["lead.created"]["lead"]["source"] == "api"
+    assert payloads["lead.assigned"]["agent"]["id"] == alice.pk
