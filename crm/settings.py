@@ -250,6 +250,10 @@ PHONE_REGION: str = env.str("PHONE_REGION", default="US")
 # sweeper; after EVENT_MAX_ATTEMPTS it is marked failed and waits for an operator's replay.
 EVENT_SWEEP_AFTER_SECONDS: int = env.int("EVENT_SWEEP_AFTER_SECONDS", default=60)
 EVENT_MAX_ATTEMPTS: int = env.int("EVENT_MAX_ATTEMPTS", default=5)
+# Portal lead sources (docs/sources.md). Each is off while its secret is unset: its hook
+# answers 404 and stores nothing.
+# Realtor.com sends this key in the x-api-key header of every lead (agreed at onboarding).
+REALTOR_API_KEY: str = env.str("REALTOR_API_KEY", default="")
 # Web forms: per-IP submissions per window (seconds), and the least time a person takes to
 # fill a form in; both can be relaxed for benchmarks through the environment.
 WEBFORM_RATE_LIMIT: int = env.int("WEBFORM_RATE_LIMIT", default=20)

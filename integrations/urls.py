@@ -7,4 +7,5 @@ app_name = "integrations"
 urlpatterns = [
     path("forms/<str:public_key>/", views.webform, name="webform"),
     path("forms/<str:public_key>/embed.js", views.webform_embed, name="webform_embed"),
+    path("hooks/realtor/", views.hook, {"source_key": "realtor"}, name="hook_realtor"),
 ]

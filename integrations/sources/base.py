@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 SOURCES: dict[str, str] = {
     "webform": "integrations.sources.webform.WebFormSource",
     "api": "integrations.sources.api.ApiSource",
+    "realtor": "integrations.sources.realtor.RealtorSource",
 }
 
 
