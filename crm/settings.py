@@ -307,6 +307,51 @@ WEBHOOK_RETRY_MAX_SECONDS: float = env.float("WEBHOOK_RETRY_MAX_SECONDS", defaul
 WEBHOOK_RETRY_WINDOW_SECONDS: float = env.float("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600.0)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 
+# --- Marketing sync (docs/marketing.md) ---------------------------------------------------
+# The platform, by dotted path like EMAIL_BACKEND; empty switches the sync off. Mailchimp's
+# sync is off, and the admin says so, until the API key and the audience id are both set.
+MARKETING_BACKEND: str = env.str(
+    "MARKETING_BACKEND", default="integrations.marketing.mailchimp.MailchimpBackend"
+)
+# The key's -usNN suffix names the data centre; MAILCHIMP_API_BASE_URL (the whole base,
+# with /3.0) sends the calls elsewhere instead: a proxy, a staging or a test server.
+MAILCHIMP_API_KEY: str = env.str("MAILCHIMP_API_KEY", default="")
+MAILCHIMP_AUDIENCE_ID: str = env.str("MAILCHIMP_AUDIENCE_ID", default="")
+MAILCHIMP_API_BASE_URL: str = env.str("MAILCHIMP_API_BASE_URL", default="")
+# The secret in the webhook's URL (/hooks/mailchimp/<token>/): Mailchimp does not sign its
+# webhooks. Empty: the webhook answers 404 to everyone.
+MAILCHIMP_WEBHOOK_TOKEN: str = env.str("MAILCHIMP_WEBHOOK_TOKEN", default="")
+# Mailchimp allows 10 concurrent connections per API key; keep each process within this.
+MAILCHIMP_MAX_CONNECTIONS: int = env.int("MAILCHIMP_MAX_CONNECTIONS", default=10)
+# is_syncing on tag changes: true stops tags we set from starting tag-triggered automations.
+MAILCHIMP_TAGS_SYNCING: bool = env.bool("MAILCHIMP_TAGS_SYNCING", default=False)
+# Our contact and lead facts to the audience's merge tags; missing ones are created as text.
+MAILCHIMP_MERGE_FIELDS: dict[str, str] = {
+    "first_name": "FNAME",
+    "last_name": "LNAME",
+    "phone": "PHONE",
+    "source": env.str("MAILCHIMP_SOURCE_TAG", default="SOURCE"),
+    "lead_type": env.str("MAILCHIMP_TYPE_TAG", default="LEADTYPE"),
+    "stage": env.str("MAILCHIMP_STAGE_TAG", default="STAGE"),
+    "agent": env.str("MAILCHIMP_AGENT_TAG", default="AGENT"),
+    "zip": env.str("MAILCHIMP_ZIP_TAG", default="ZIP"),
+}
+# A contact who never consented to marketing email: "transactional" adds them as such (never
+# subscribed), "skip" keeps them out of the audience altogether.
+MARKETING_WITHOUT_CONSENT: str = env.str("MARKETING_WITHOUT_CONSENT", default="transactional")
+# New members with consent: "subscribed", or "pending" for Mailchimp's double opt-in email.
+MARKETING_NEW_STATUS: str = env.str("MARKETING_NEW_STATUS", default="subscribed")
+# Changes to a contact within this many seconds make one push.
+MARKETING_PUSH_DELAY_SECONDS: float = env.float("MARKETING_PUSH_DELAY_SECONDS", default=2.0)
+# A push that failed for a reason that passes (throttling, an outage) is tried again after
+# this many seconds, doubling up to MARKETING_RETRY_MAX_SECONDS.
+MARKETING_RETRY_BASE_SECONDS: float = env.float("MARKETING_RETRY_BASE_SECONDS", default=30.0)
+MARKETING_RETRY_MAX_SECONDS: float = env.float("MARKETING_RETRY_MAX_SECONDS", default=6 * 3600.0)
+# Contacts per batch of the full sync (each is one or two operations).
+MARKETING_BATCH_SIZE: int = env.int("MARKETING_BATCH_SIZE", default=1000)
+# How often the reconciliation reads the members changed on the platform (minutes).
+MARKETING_RECONCILE_MINUTES: int = env.int("MARKETING_RECONCILE_MINUTES", default=15)
+
 # --- Logging ------------------------------------------------------------------------------
 LOGGING: dict[str, Any] = {
     "version": 1,

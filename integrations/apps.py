@@ -9,6 +9,8 @@ class IntegrationsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import schedules, webhooks
+        from .marketing import services as marketing
 
         post_migrate.connect(schedules.ensure_schedules, sender=self)
         webhooks.connect()
+        marketing.connect()

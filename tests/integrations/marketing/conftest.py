@@ -1,0 +1,26 @@
+"""The fake Mailchimp, switched on for a test: settings point at it, the sync is on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from integrations.marketing import base
+
+from .fake_mailchimp import FakeMailchimp
+
+
+@pytest.fixture
+def mailchimp(settings) -> Iterator[FakeMailchimp]:
+    fake = FakeMailchimp().start()
+    settings.MARKETING_BACKEND = "integrations.marketing.mailchimp.MailchimpBackend"
+    settings.MAILCHIMP_API_KEY = fake.api_key
+    settings.MAILCHIMP_AUDIENCE_ID = fake.audience
+    settings.MAILCHIMP_API_BASE_URL = fake.url
+    settings.MAILCHIMP_WEBHOOK_TOKEN = "hook-secret-0123456789abcdef"
+    settings.MARKETING_PUSH_DELAY_SECONDS = 0
+    base._load.cache_clear()  # a new backend: it checks this server's merge fields again
+    yield fake
+    fake.stop()
+    base._load.cache_clear()
