@@ -254,6 +254,9 @@ EVENT_MAX_ATTEMPTS: int = env.int("EVENT_MAX_ATTEMPTS", default=5)
 # answers 404 and stores nothing.
 # Realtor.com sends this key in the x-api-key header of every lead (agreed at onboarding).
 REALTOR_API_KEY: str = env.str("REALTOR_API_KEY", default="")
+# Zillow Rentals signs nothing: the secret is the last part of the callback URL given to Zillow
+# (/hooks/zillow-rentals/<token>/). Make it long and random; a wrong one is answered 404.
+ZILLOW_RENTALS_TOKEN: str = env.str("ZILLOW_RENTALS_TOKEN", default="")
 # Web forms: per-IP submissions per window (seconds), and the least time a person takes to
 # fill a form in; both can be relaxed for benchmarks through the environment.
 WEBFORM_RATE_LIMIT: int = env.int("WEBFORM_RATE_LIMIT", default=20)

@@ -8,4 +8,10 @@ urlpatterns = [
     path("forms/<str:public_key>/", views.webform, name="webform"),
     path("forms/<str:public_key>/embed.js", views.webform_embed, name="webform_embed"),
     path("hooks/realtor/", views.hook, {"source_key": "realtor"}, name="hook_realtor"),
+    path(
+        "hooks/zillow-rentals/<str:token>/",
+        views.hook,
+        {"source_key": "zillow_rentals"},
+        name="hook_zillow_rentals",
+    ),
 ]

@@ -27,6 +27,7 @@ SOURCES: dict[str, str] = {
     "webform": "integrations.sources.webform.WebFormSource",
     "api": "integrations.sources.api.ApiSource",
     "realtor": "integrations.sources.realtor.RealtorSource",
+    "zillow_rentals": "integrations.sources.zillow_rentals.ZillowRentalsSource",
 }
 
 
