@@ -90,9 +90,13 @@ def event_process(*, event_id: int) -> InboundEvent | None:
         event.last_attempt_at = timezone.now()
         try:
             with transaction.atomic():
-                leads = [
-                    lead_capture(data=data).lead for data in get_source(event.source).parse(event)
-                ]
+                source = get_source(event.source)
+                acted = source.apply(event)
+                leads = (
+                    [lead_capture(data=data).lead for data in source.parse(event)]
+                    if acted is None
+                    else []
+                )
         except ParseError as exc:
             event.status = InboundEvent.Status.FAILED
             event.error = str(exc)
@@ -102,7 +106,8 @@ def event_process(*, event_id: int) -> InboundEvent | None:
             if event.attempts >= settings.EVENT_MAX_ATTEMPTS:
                 event.status = InboundEvent.Status.FAILED
         else:
-            event.status = InboundEvent.Status.PROCESSED if leads else InboundEvent.Status.IGNORED
+            done = leads or acted
+            event.status = InboundEvent.Status.PROCESSED if done else InboundEvent.Status.IGNORED
             event.error = ""
             event.lead = leads[0] if leads else None
             event.processed_at = timezone.now()

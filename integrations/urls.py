@@ -14,4 +14,10 @@ urlpatterns = [
         {"source_key": "zillow_rentals"},
         name="hook_zillow_rentals",
     ),
+    path(
+        "hooks/mailchimp/<str:token>/",
+        views.hook,
+        {"source_key": "mailchimp"},
+        name="hook_mailchimp",
+    ),
 ]

@@ -28,6 +28,7 @@ SOURCES: dict[str, str] = {
     "api": "integrations.sources.api.ApiSource",
     "realtor": "integrations.sources.realtor.RealtorSource",
     "zillow_rentals": "integrations.sources.zillow_rentals.ZillowRentalsSource",
+    "mailchimp": "integrations.sources.mailchimp.MailchimpSource",
 }
 
 
@@ -85,6 +86,12 @@ class Source(ABC):
             status=status,
             error=error,
         )
+
+    def apply(self, event: InboundEvent) -> bool | None:
+        """Act on an event that brings no lead (a marketing platform's unsubscribe) and say
+        whether it changed anything. Lead sources keep this default, None: their events go
+        through :meth:`parse` and capture."""
+        return None
 
     @abstractmethod
     def parse(self, event: InboundEvent) -> list[LeadData]:

@@ -1,4 +1,5 @@
-"""The fake Mailchimp, switched on for a test: settings point at it, the sync is on."""
+"""The fake Mailchimp (``mailchimp``), switched on for a test: settings point at it, the
+marketing sync is on. Used by the marketing tests and by the Mailchimp webhook source's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from integrations.marketing import base
 
-from .fake_mailchimp import FakeMailchimp
+from .marketing.fake_mailchimp import FakeMailchimp
 
 
 @pytest.fixture
