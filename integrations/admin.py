@@ -202,3 +202,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         count = webhooks_redeliver(deliveries=queryset)
         self.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)
+
+# The marketing sync has its own admin module, beside the platforms.
+from .marketing import admin as marketing_admin  # noqa: E402, F401

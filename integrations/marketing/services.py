@@ -577,14 +577,19 @@ def marketing_reconcile(*, now: dt.datetime | None = None) -> SyncRun | None:
     return run
 
 
-def marketing_full_sync_start() -> SyncRun | None:
-    """Start a full sync of every contact with an email; None when the sync is off."""
+def marketing_full_sync_start(*, enqueue: bool = True) -> SyncRun | None:
+    """Start a full sync of every contact with an email; None when the sync is off.
+
+    With ``enqueue`` the work goes to the queue; without, the caller runs
+    :func:`marketing_full_sync` itself (the management command).
+    """
     if active_backend() is None:
         return None
     total = Contact.objects.exclude(email="").count()
     with transaction.atomic():
         run = SyncRun.objects.create(kind=SyncRun.Kind.FULL, total=total)
-        enqueue_on_commit(FULL_SYNC_TASK, run.pk, task_name=f"marketing-full-{run.pk}")
+        if enqueue:
+            enqueue_on_commit(FULL_SYNC_TASK, run.pk, task_name=f"marketing-full-{run.pk}")
     return run
 
 
