@@ -264,6 +264,21 @@ WEBFORM_RATE_WINDOW: int = env.int("WEBFORM_RATE_WINDOW", default=600)
 WEBFORM_MIN_FILL_SECONDS: float = env.float("WEBFORM_MIN_FILL_SECONDS", default=3.0)
 WEBFORM_TOKEN_MAX_AGE: int = env.int("WEBFORM_TOKEN_MAX_AGE", default=60 * 60 * 24)
 WEBFORM_MAX_BODY_BYTES: int = 64 * 1024
+# Facebook Lead Ads (docs/sources.md): the app secret signs every webhook POST
+# (X-Hub-Signature-256), the verify token answers Facebook's subscription check; the source is
+# off, and refuses every request, while either is unset. Leads are read from the Graph API at
+# FACEBOOK_GRAPH_API_URL (another host for a staging or test server) in the pinned version.
+FACEBOOK_APP_SECRET: str = env.str("FACEBOOK_APP_SECRET", default="")
+FACEBOOK_VERIFY_TOKEN: str = env.str("FACEBOOK_VERIFY_TOKEN", default="")
+# v25.0 is served until July 2028 (developers.facebook.com/docs/graph-api/changelog).
+FACEBOOK_GRAPH_API_VERSION: str = env.str("FACEBOOK_GRAPH_API_VERSION", default="v25.0")
+FACEBOOK_GRAPH_API_URL: str = env.str(
+    "FACEBOOK_GRAPH_API_URL", default="https://graph.facebook.com"
+).rstrip("/")
+# Stored secrets (Facebook Page tokens) are encrypted with these Fernet keys, comma-separated,
+# the first one encrypting (integrations/encryption.py); unset: one key derived from
+# SECRET_KEY, so changing SECRET_KEY then means re-entering the tokens.
+FIELD_ENCRYPTION_KEY: list[str] = env.list("FIELD_ENCRYPTION_KEY", default=[])
 
 # --- REST API and outbound webhooks (docs/api.md) -----------------------------------------
 # The API's own views name their authentication (tokens, then the session), permissions and

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from leads.admin import show_secret_once
 
 from .models import (
+    FacebookPage,
     InboundEvent,
     WebForm,
     WebhookAttempt,
@@ -95,6 +96,102 @@ class WebFormAdmin(admin.ModelAdmin):
             return "Save the form first."
         src = settings.SITE_URL + reverse("integrations:webform_embed", args=[obj.public_key])
         return format_html('<code>&lt;script src="{}" async&gt;&lt;/script&gt;</code>', src)
+
+
+# --- Facebook Lead Ads ------------------------------------------------------------------------
+
+
+class FacebookPageForm(forms.ModelForm):
+    access_token = forms.CharField(
+        label="Page access token",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current "
+        "one; saving a new one makes the page active and reads the leads that waited.",
+    )
+
+    class Meta:
+        model = FacebookPage
+        fields = ["page_id", "name", "team", "access_token", "field_mapping"]
+
+    def clean_field_mapping(self) -> dict[str, dict[str, str]]:
+        from .sources.facebook import MAPPABLE_FIELDS
+
+        mapping = self.cleaned_data.get("field_mapping") or {}
+        if not isinstance(mapping, dict) or not all(
+            isinstance(questions, dict) for questions in mapping.values()
+        ):
+            raise forms.ValidationError(
+                'Give an object of form ids (or "*"), each an object of question key to field.'
+            )
+        unknown = sorted(
+            {str(f) for questions in mapping.values() for f in questions.values()}
+            - set(MAPPABLE_FIELDS)
+        )
+        if unknown:
+            raise forms.ValidationError(
+                f"Unknown lead field(s): {', '.join(unknown)}. Use: {', '.join(MAPPABLE_FIELDS)}."
+            )
+        return mapping
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk is None and not data.get("access_token"):
+            self.add_error("access_token", "A new page needs its access token.")
+        return data
+
+
+@admin.register(FacebookPage)
+class FacebookPageAdmin(admin.ModelAdmin):
+    form = FacebookPageForm
+    list_display = [
+        "name", "page_id", "team", "status", "token_stored", "last_backfill_at", "last_lead_time",
+    ]  # fmt: skip
+    list_filter = ["status", "team"]
+    search_fields = ["name", "page_id"]
+    readonly_fields = ["status", "status_reason", "token_stored", "last_backfill_at",
+                       "last_lead_time", "known_forms", "created_at"]  # fmt: skip
+    actions = ["backfill"]
+
+    @admin.display(description="Token", boolean=True)
+    def token_stored(self, obj: FacebookPage) -> bool:
+        return obj.has_access_token
+
+    @admin.display(description="Forms seen")
+    def known_forms(self, obj: FacebookPage) -> str:
+        names = sorted(f"{form.get('name') or '?'} ({key})" for key, form in obj.forms.items())
+        return ", ".join(names) or "None yet."
+
+    def save_model(
+        self, request: HttpRequest, obj: FacebookPage, form: forms.ModelForm, change: bool
+    ) -> None:
+        from .sources.facebook import facebook_page_set_token
+
+        token = form.cleaned_data.get("access_token", "")
+        if token:
+            waiting = facebook_page_set_token(page=obj, token=token)
+            if waiting:
+                self.message_user(
+                    request, f"{waiting} waiting lead(s) are being read now.", messages.SUCCESS
+                )
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description="Backfill: fetch leads the webhook may have missed")
+    def backfill(self, request: HttpRequest, queryset: QuerySet[FacebookPage]) -> None:
+        from .sources.facebook import facebook_backfill
+
+        for page in queryset:
+            result = facebook_backfill(page=page)
+            level = messages.WARNING if result.error else messages.SUCCESS
+            outcome = f" Stopped: {result.error}" if result.error else ""
+            self.message_user(
+                request,
+                f"{page.name}: {result.forms} form(s), {result.seen} lead(s) seen, "
+                f"{result.stored} new.{outcome}",
+                level,
+            )
 
 
 # --- Outbound webhooks ------------------------------------------------------------------------

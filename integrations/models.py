@@ -47,6 +47,12 @@ class InboundEvent(models.Model):
     )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not before then: the source asked to wait (a throttled API, a page to "
+        "re-authorise). Empty: the sweeper's usual deadline.",
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -76,6 +82,15 @@ class InboundEvent(models.Model):
     @property
     def body_text(self) -> str:
         return bytes(self.body).decode("utf-8", errors="replace")
+
+
+class LeadSource(InboundEvent):
+    """The admin's "Lead sources" page: each source's health, read from its events."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "lead source"
+        verbose_name_plural = "lead sources: health"
 
 
 def new_public_key() -> str:
@@ -123,6 +138,68 @@ class WebForm(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("integrations:webform", args=[self.public_key])
+
+
+class FacebookPage(models.Model):
+    """A Facebook Page whose Lead Ads come to us, with the token that reads its leads.
+
+    The Page access token is stored encrypted (:mod:`integrations.encryption`) and never
+    shown again once saved. A token Facebook rejects (Graph errors 190/102) moves the page to
+    ``needs_reauth``: its leads wait, as events, until a new token is saved.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
+
+    page_id = models.CharField("Page id", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="facebook_pages")
+    access_token_encrypted = models.TextField(blank=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=500, blank=True, editable=False)
+    field_mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per form, custom question key to lead field, e.g. {"<form id>": '
+        '{"when_are_you_buying?": "message", "zip_(5_digits)": "property_zip"}}; '
+        'use "*" for every form.',
+    )
+    forms = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="What we read of each lead form: its name and consent checkbox wording.",
+    )
+    last_backfill_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_lead_time = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The newest lead creation time seen by the backfill; it asks for later ones.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.page_id})"
+
+    @property
+    def has_access_token(self) -> bool:
+        return bool(self.access_token_encrypted)
+
+    def access_token(self) -> str:
+        """The plain token, for a Graph call only; raises ``DecryptionError`` if unreadable."""
+        from .encryption import decrypt
+
+        return decrypt(self.access_token_encrypted) if self.access_token_encrypted else ""
+
+    def set_access_token(self, token: str) -> None:
+        from .encryption import encrypt
+
+        self.access_token_encrypted = encrypt(token) if token else ""
 
 
 # --- Outbound webhooks: the CRM telling other systems what happened ----------------------------

@@ -12,6 +12,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
+    # Leads a missed Facebook webhook did not bring (docs/sources.md).
+    "backfill facebook lead ads": {
+        "func": "integrations.tasks.backfill_facebook",
+        "schedule_type": "I",
+        "minutes": 30,
+    },
     "deliver due webhooks": {
         "func": "integrations.tasks.sweep_webhooks",
         "schedule_type": "I",

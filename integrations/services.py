@@ -17,7 +17,7 @@ from leads.services import lead_capture
 
 from .models import InboundEvent
 from .queue import enqueue_on_commit
-from .sources.base import ParseError, get_source
+from .sources.base import ParseError, RetryLater, get_source
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,11 @@ def event_process(*, event_id: int) -> InboundEvent | None:
         except ParseError as exc:
             event.status = InboundEvent.Status.FAILED
             event.error = str(exc)
+        except RetryLater as exc:
+            event.error = str(exc)
+            event.next_attempt_at = event.last_attempt_at + dt.timedelta(seconds=exc.delay)
+            if exc.after is not None:
+                exc.after()
         except Exception as exc:
             logger.exception("processing %s failed (attempt %d)", event, event.attempts)
             event.error = f"{type(exc).__name__}: {exc}"
@@ -111,9 +116,13 @@ def event_process(*, event_id: int) -> InboundEvent | None:
             event.error = ""
             event.lead = leads[0] if leads else None
             event.processed_at = timezone.now()
+            event.next_attempt_at = None
         event.save(
-            update_fields=["attempts", "last_attempt_at", "status", "error", "lead", "processed_at"]
-        )
+            update_fields=[
+                "attempts", "last_attempt_at", "next_attempt_at", "status", "error", "lead",
+                "processed_at",
+            ]
+        )  # fmt: skip
     return event
 
 
@@ -125,8 +134,13 @@ def events_sweep(*, now: dt.datetime | None = None) -> int:
     """
     now = now or timezone.now()
     deadline = now - dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS)
-    stale = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).filter(
-        Q(last_attempt_at__isnull=True, received_at__lt=deadline) | Q(last_attempt_at__lt=deadline)
+    stale = (
+        InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED)
+        .filter(
+            Q(last_attempt_at__isnull=True, received_at__lt=deadline)
+            | Q(last_attempt_at__lt=deadline)
+        )
+        .exclude(next_attempt_at__gt=now)
     )
     ids = list(stale.values_list("pk", flat=True)[:1000])
     with transaction.atomic():
@@ -149,7 +163,7 @@ def events_replay(*, events: Iterable[InboundEvent]) -> int:
     ids = [e.pk for e in events if e.status != InboundEvent.Status.PROCESSED]
     with transaction.atomic():
         InboundEvent.objects.filter(pk__in=ids).update(
-            status=InboundEvent.Status.RECEIVED, error="", attempts=0
+            status=InboundEvent.Status.RECEIVED, error="", attempts=0, next_attempt_at=None
         )
         for event_id in ids:
             enqueue_on_commit(PROCESS_TASK, event_id, task_name=f"event-{event_id}-replay")

@@ -14,6 +14,12 @@ def sweep_events() -> int:
     return services.events_sweep()
 
 
+def backfill_facebook() -> dict[str, int]:
+    from .sources.facebook import facebook_backfill_all
+
+    return facebook_backfill_all()
+
+
 def deliver_webhook(delivery_id: int) -> str:
     delivery = webhooks.webhook_deliver(delivery_id=delivery_id)
     return delivery.status if delivery else "not due"

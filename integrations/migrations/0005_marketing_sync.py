@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0003_deliveries'),
+        ('integrations', '0004_facebook_pages'),
         ('leads', '0006_alert_preferences'),
     ]
 

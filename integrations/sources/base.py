@@ -9,6 +9,7 @@ and answers; later, on the queue, :meth:`Source.parse` turns the stored event in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 SOURCES: dict[str, str] = {
     "webform": "integrations.sources.webform.WebFormSource",
     "api": "integrations.sources.api.ApiSource",
+    "facebook": "integrations.sources.facebook.FacebookSource",
     "realtor": "integrations.sources.realtor.RealtorSource",
     "zillow_rentals": "integrations.sources.zillow_rentals.ZillowRentalsSource",
     "mailchimp": "integrations.sources.mailchimp.MailchimpSource",
@@ -43,6 +45,25 @@ class Refused(Exception):
 
 class ParseError(Exception):
     """An authentic payload that cannot be turned into a lead; the message names the problem."""
+
+
+class RetryLater(Exception):
+    """The payload is fine but cannot be read now (a throttled API, a token to renew).
+
+    The event stays ``received`` with the message as its error, and the sweeper leaves it
+    alone for ``delay`` seconds. Waiting never fails the event by itself (``EVENT_MAX_ATTEMPTS``
+    caps unexpected errors only): the source decides when it has waited long enough, and
+    raises ``ParseError`` then. ``after`` runs once the attempt's own writes are rolled back,
+    in the event's transaction: what must be kept although the attempt failed (a page marked
+    as needing a new token).
+    """
+
+    def __init__(
+        self, message: str, delay: float, after: Callable[[], object] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.delay = delay
+        self.after = after
 
 
 class Source(ABC):
