@@ -3,23 +3,29 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from leads.admin import show_secret_once
 
 from .models import (
     FacebookPage,
     InboundEvent,
+    LeadSource,
     WebForm,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
 )
+from .selectors import source_health
 from .services import events_replay
 from .webhooks import (
     UnsafeDestination,
@@ -73,6 +79,60 @@ class InboundEventAdmin(admin.ModelAdmin):
         self.message_user(request, f"Replayed {count} event(s).", messages.SUCCESS)
         if skipped:
             self.message_user(request, f"Left {skipped} processed event(s) alone.", messages.INFO)
+
+
+@admin.register(LeadSource)
+class LeadSourceAdmin(admin.ModelAdmin):
+    """Operations' view of every source at once: when it last spoke, how much today, and
+    what failed or is stuck, each number a link to those events (where they can be replayed).
+    Seen by whoever may see the events themselves."""
+
+    change_list_template = "admin/integrations/leadsource/health.html"
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("integrations.view_inboundevent")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        events = reverse("admin:integrations_inboundevent_changelist")
+        rows = [
+            {
+                "health": health,
+                "events_url": f"{events}?{urlencode({'source__exact': health.key})}",
+                "failed_url": f"{events}?"
+                + urlencode({"source__exact": health.key, "status__exact": "failed"}),
+                "stuck_url": f"{events}?"
+                + urlencode({"source__exact": health.key, "status__exact": "received"}),
+            }
+            for health in source_health()
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Lead sources",
+            "opts": self.model._meta,
+            "rows": rows,
+            "stuck_after": settings.EVENT_SWEEP_AFTER_SECONDS,
+            "pages_to_reauthorise": FacebookPage.objects.filter(
+                status=FacebookPage.Status.NEEDS_REAUTH
+            ).count(),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.change_list_template, context)
 
 
 @admin.register(WebForm)
@@ -299,6 +359,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         count = webhooks_redeliver(deliveries=queryset)
         self.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)
+
+
+# Alert deliveries have their own admin module, beside the channels.
+from .alerts import admin as alerts_admin  # noqa: E402, F401
 
 # The marketing sync has its own admin module, beside the platforms.
 from .marketing import admin as marketing_admin  # noqa: E402, F401
