@@ -257,6 +257,12 @@ REALTOR_API_KEY: str = env.str("REALTOR_API_KEY", default="")
 # Zillow Rentals signs nothing: the secret is the last part of the callback URL given to Zillow
 # (/hooks/zillow-rentals/<token>/). Make it long and random; a wrong one is answered 404.
 ZILLOW_RENTALS_TOKEN: str = env.str("ZILLOW_RENTALS_TOKEN", default="")
+# Zillow Premier Agent delivers through Amazon SNS: "user:password" that SNS sends as HTTP Basic
+# (put them in the subscription URL, https://user:password@host/hooks/zillow/), and the SNS
+# topics (ARNs, comma-separated) whose signed messages we accept and whose subscription we
+# confirm. The source is off while either is unset.
+ZILLOW_BASIC_AUTH: str = env.str("ZILLOW_BASIC_AUTH", default="")
+ZILLOW_TOPIC_ARNS: list[str] = env.list("ZILLOW_TOPIC_ARNS", default=[])
 # Web forms: per-IP submissions per window (seconds), and the least time a person takes to
 # fill a form in; both can be relaxed for benchmarks through the environment.
 WEBFORM_RATE_LIMIT: int = env.int("WEBFORM_RATE_LIMIT", default=20)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("forms/<str:public_key>/", views.webform, name="webform"),
     path("forms/<str:public_key>/embed.js", views.webform_embed, name="webform_embed"),
     path("hooks/facebook/", views.hook, {"source_key": "facebook"}, name="hook_facebook"),
+    path("hooks/zillow/", views.hook, {"source_key": "zillow"}, name="hook_zillow"),
     path("hooks/realtor/", views.hook, {"source_key": "realtor"}, name="hook_realtor"),
     path(
         "hooks/zillow-rentals/<str:token>/",

@@ -53,7 +53,7 @@ class AgentAdmin(admin.ModelAdmin):
         "daily_capacity",
     ]
     list_filter = ["team", "role", "is_active", "is_paused"]
-    search_fields = ["display_name", "email", "mobile_phone", "user__username"]
+    search_fields = ["display_name", "email", "mobile_phone", "user__username", "zillow_id"]
     autocomplete_fields = ["user"]
     list_select_related = ["team"]
 

@@ -35,6 +35,10 @@ class LeadData:
     raw_event_id: int | None = None
     pinned_agent_id: int | None = None
     is_test: bool = False
+    # The source says this is news about an inquiry it sent before (Zillow's Update and
+    # Reassignment): capturing it again fills the lead in and re-pins it instead of being
+    # ignored as a duplicate.
+    is_update: bool = False
     first_name: str = ""
     last_name: str = ""
     email: str = ""

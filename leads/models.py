@@ -64,6 +64,16 @@ class Agent(models.Model):
     daily_capacity = models.PositiveIntegerField(
         default=0, help_text="Most new leads a day; 0 means no limit."
     )
+    zillow_id = models.CharField(
+        "Zillow identifier",
+        max_length=100,
+        blank=True,
+        help_text=(
+            "The identifier Zillow Premier Agent sends for this agent: the one entered when "
+            "linking Leadline in Premier Agent (PartnerAgentIdentifier) or their Zillow agent id. "
+            "Zillow leads for it are pinned to the agent."
+        ),
+    )
     # Alert preferences: the agent's own (the settings page), read by the alert channels.
     sms_enabled = models.BooleanField("SMS alerts", default=True)
     email_enabled = models.BooleanField("Email alerts", default=True)
@@ -91,6 +101,13 @@ class Agent(models.Model):
 
     class Meta:
         ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["zillow_id"],
+                condition=~models.Q(zillow_id=""),
+                name="agent_unique_zillow_id",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.display_name
@@ -412,6 +429,7 @@ class Activity(models.Model):
         NOTE = "note", "Note"
         CONSENT = "consent", "Consent recorded"
         CONTACT_UPDATED = "contact_updated", "Contact updated"
+        SOURCE_UPDATE = "source_update", "Updated by the source"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="activities")
     lead = models.ForeignKey(

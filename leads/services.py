@@ -46,12 +46,15 @@ def lead_capture(*, data: LeadData) -> CaptureResult:
     """Store the inquiry in ``data`` as a lead on the right contact, and route it.
 
     Idempotent on ``(data.source, data.external_id)``: capturing the same inquiry again
-    returns the lead made the first time, with ``created=False``, and changes nothing.
+    returns the lead made the first time, with ``created=False``, and changes nothing (unless
+    ``data.is_update``: then :func:`lead_apply_source_update` brings the lead up to date).
     The contact is found by normalised email, then by E.164 phone, or created; a repeat
     inquiry from a known person is a new lead on the same contact.
     """
     existing = Lead.objects.filter(source=data.source, external_id=data.external_id).first()
     if existing is not None:
+        if data.is_update:
+            lead_apply_source_update(lead=existing, data=data)
         return CaptureResult(existing, created=False)
     try:
         with transaction.atomic():
@@ -111,6 +114,85 @@ def _capture(data: LeadData) -> Lead:
     if not data.is_test:
         lead_route(lead=lead, new_person=not known)
     return lead
+
+
+# What a source's update may fill in on a lead: only what the lead does not know yet.
+UPDATABLE_LEAD_FIELDS = (
+    "message", "property_address", "property_city", "property_state", "property_zip",
+    "mls_number", "price", "page_url",
+)  # fmt: skip
+
+
+def lead_apply_source_update(
+    *, lead: Lead, data: LeadData, now: dt.datetime | None = None
+) -> list[str]:
+    """Bring ``lead`` up to date with news from its source about the same inquiry.
+
+    Fills the lead's and the contact's empty fields from ``data``, merges ``data.extra`` into
+    the lead's (the source's newest word wins) and, when the source now names another agent
+    (``data.pinned_agent_id``), pins the lead to them and, unless it is a test lead or the
+    agent is inactive, hands it over as :func:`lead_reassign` would. Writes one timeline entry
+    saying what changed, and returns the names of the changed lead fields.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        filled = [
+            name
+            for name in UPDATABLE_LEAD_FIELDS
+            if getattr(data, name) not in ("", None) and getattr(lead, name) in ("", None)
+        ]
+        for name in filled:
+            setattr(lead, name, getattr(data, name))
+        changed = list(filled)
+        if data.extra and {**lead.extra, **data.extra} != lead.extra:
+            lead.extra = {**lead.extra, **data.extra}
+            changed.append("extra")
+        new_agent = _repinned_agent(lead, data)
+        if new_agent is not None:
+            lead.pinned_agent = new_agent
+            changed.append("pinned_agent")
+        if changed:
+            lead.save(update_fields=[*changed, "updated_at"])
+        _fill_blanks(lead.contact, data)
+        notes = [f"filled {', '.join(filled)}"] if filled else []
+        if new_agent is not None:
+            notes.append(f"pinned to {new_agent}")
+        Activity.objects.create(
+            contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.SOURCE_UPDATE,
+            summary=f"Updated via {data.source}: {'; '.join(notes) or 'no new facts'}"[:500],
+            data={"fields": changed, "event": data.raw_event_id, "agent": lead.pinned_agent_id},
+        )  # fmt: skip
+        if new_agent is not None and not lead.is_test and new_agent.is_active:
+            _hand_over(lead, new_agent, f"{data.source} assigned the lead to {new_agent}", now)
+    return changed
+
+
+def _repinned_agent(lead: Lead, data: LeadData) -> Agent | None:
+    """The agent the source now names for ``lead``, when that is news."""
+    if data.pinned_agent_id is None or data.pinned_agent_id == lead.pinned_agent_id:
+        return None
+    return Agent.objects.filter(pk=data.pinned_agent_id).first()
+
+
+def _hand_over(lead: Lead, agent: Agent, reason: str, now: dt.datetime) -> None:
+    """Give ``lead`` to ``agent`` outside the rules: open offers close, and a lead nobody has
+    worked yet waits for the new agent's acceptance with a fresh deadline."""
+    if lead.assigned_agent_id == agent.pk:
+        return
+    if lead.first_contact_at is None and lead.status in (Lead.Status.NEW, Lead.Status.ACCEPTED):
+        rule = lead.routing_rule
+        minutes = rule.sla_minutes if rule else DEFAULT_SLA_MINUTES
+        lead.status, lead.accepted_at = Lead.Status.NEW, None
+        lead.sla_due_at = now + dt.timedelta(minutes=minutes)
+        lead.save(update_fields=["status", "accepted_at", "sla_due_at", "updated_at"])
+    LeadOffer.objects.filter(lead=lead, status=LeadOffer.Status.OPEN).update(
+        status=LeadOffer.Status.EXPIRED, closed_at=now
+    )
+    RoutingDecision.objects.create(
+        lead=lead, kind=RoutingDecision.Kind.MANUAL, agent=agent, reason=reason[:1000]
+    )
+    lead_assign(lead=lead, agent=agent, reason=reason, now=now)
 
 
 def _contact_for(data: LeadData) -> tuple[Contact, bool]:

@@ -29,6 +29,7 @@ SOURCES: dict[str, str] = {
     "api": "integrations.sources.api.ApiSource",
     "facebook": "integrations.sources.facebook.FacebookSource",
     "realtor": "integrations.sources.realtor.RealtorSource",
+    "zillow": "integrations.sources.zillow.ZillowSource",
     "zillow_rentals": "integrations.sources.zillow_rentals.ZillowRentalsSource",
     "mailchimp": "integrations.sources.mailchimp.MailchimpSource",
 }
