@@ -339,6 +339,8 @@ class FacebookSource(Source):
     kept_headers = ("content-type", "user-agent", "x-hub-signature-256")
 
     def receive(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        if not settings.FACEBOOK_APP_SECRET:
+            raise Refused("Facebook Lead Ads is off: FACEBOOK_APP_SECRET is not set.", 404)
         if request.method == "GET":
             return self.verify(request)
         if request.method != "POST":
@@ -361,8 +363,6 @@ class FacebookSource(Source):
 
     def notify(self, request: HttpRequest) -> HttpResponse:
         """Check the signature, store one event per lead, answer 200 at once."""
-        if not settings.FACEBOOK_APP_SECRET:
-            raise Refused("Facebook Lead Ads is off: FACEBOOK_APP_SECRET is not set.", 403)
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             raise Refused("The body is too large.", status=413)
         body = request.read(MAX_BODY_BYTES + 1)

@@ -196,11 +196,12 @@ def test_a_missing_signature_is_refused(client):
     assert not InboundEvent.objects.exists()
 
 
-def test_posts_are_refused_while_the_app_secret_is_unset(client, settings):
+def test_the_source_is_off_while_the_app_secret_is_unset(client, settings):
     body = fixture("leadgen__single.json")
     settings.FACEBOOK_APP_SECRET = ""
 
-    assert post(client, body, signature=sign(body, "")).status_code == 403
+    assert post(client, body, signature=sign(body, "")).status_code == 404
+    assert client.get(URL + "?" + fixture("verify__challenge.txt").decode()).status_code == 404
     assert not InboundEvent.objects.exists()
 
 
