@@ -88,6 +88,7 @@ class FakeMailchimp:
         self.calls: list[Call] = []
         self.fail_next: deque[tuple[int, str, str]] = deque()  # (status, title, detail)
         self.batch_step_seconds = 0.0  # how long a batch takes per poll step
+        self.delay_seconds = 0.0  # how long every answer takes (to see calls overlap)
         self.lock = threading.RLock()
         self.in_flight = 0
         self.most_in_flight = 0
@@ -318,6 +319,7 @@ class FakeMailchimp:
                     fake.in_flight += 1
                     fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
                 try:
+                    time.sleep(fake.delay_seconds)
                     self._answer()
                 finally:
                     with fake.lock:

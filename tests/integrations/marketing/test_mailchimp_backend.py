@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -134,6 +135,17 @@ def test_it_classifies_problem_json_errors(mailchimp, status, title, detail, kin
     assert title in str(caught.value)
 
 
+def test_no_more_calls_are_in_flight_than_allowed(settings, mailchimp):
+    settings.MAILCHIMP_MAX_CONNECTIONS = 3
+    mailchimp.delay_seconds = 0.1
+    path = "/lists/aud123/merge-fields"
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda _: backend().call("GET", path).status_code, range(12)))
+
+    assert answers == [200] * 12
+    assert mailchimp.most_in_flight == 3
+
+
 def test_a_timeout_or_a_refused_connection_is_worth_retrying(settings, mailchimp):
     settings.MAILCHIMP_API_BASE_URL = "http://127.0.0.1:9/3.0"  # nothing listens there
 
@@ -191,3 +203,19 @@ def test_bulk_upsert_goes_through_batches_and_reports_failed_operations(mailchim
     ]
     assert "Forgotten Email Not Subscribed" in progress.outcomes[0].error
     assert mailchimp.member("p3@example.com")["status"] == "subscribed"
+
+
+def test_system_checks_name_a_half_made_configuration(settings):
+    from integrations.marketing.checks import check_marketing_settings
+
+    settings.MARKETING_BACKEND = "integrations.marketing.mailchimp.MailchimpBackend"
+    settings.MAILCHIMP_API_KEY = "0123-us19"
+    settings.MAILCHIMP_AUDIENCE_ID = ""
+    settings.MARKETING_WITHOUT_CONSENT = "subscribe"
+    settings.MARKETING_NEW_STATUS = "subscribed"
+
+    ids = sorted(str(message.id) for message in check_marketing_settings())
+
+    assert ids == ["integrations.E102", "integrations.W101"]
+    settings.MARKETING_BACKEND = "leads.models.Contact"
+    assert "integrations.E101" in [m.id for m in check_marketing_settings()]
