@@ -438,6 +438,10 @@ def marketing_apply(*, event: MarketingEvent) -> bool:
         state, _ = SyncState.objects.get_or_create(contact=contact)
         changed: dict[str, tuple[str, str]] = {}
         status = STATUS_OF_KIND.get(event.kind)
+        if status == Contact.MarketingStatus.SUBSCRIBED and not _newer_than_crm(
+            state, "marketing_status", event.occurred_at
+        ):
+            status = None  # a person in the CRM changed the consent since: theirs is newer
         if status is not None and contact.marketing_status != status:
             changed["marketing_status"] = (contact.marketing_status, status)
             contact.marketing_status = status

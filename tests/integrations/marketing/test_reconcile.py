@@ -116,3 +116,20 @@ def test_a_failed_read_is_recorded_on_the_run(mailchimp, team):
     assert run is not None
     assert run.status == SyncRun.Status.FAILED
     assert "API Key Invalid" in run.error
+
+
+def test_an_older_subscription_does_not_undo_a_crm_unsubscribe(mailchimp, team, run_queue, alice):
+    from integrations.marketing.services import marketing_consent_set
+
+    dana = capture(team, "dana@example.com")
+    run_queue()
+    member = mailchimp.member("dana@example.com")
+    member["last_changed"] = (timezone.now() - dt.timedelta(minutes=5)).isoformat()
+
+    marketing_consent_set(contact=dana, subscribed=False, actor=alice.user)  # not pushed yet
+    marketing_reconcile()
+
+    dana.refresh_from_db()
+    assert dana.marketing_status == "unsubscribed"
+    run_queue()
+    assert mailchimp.member("dana@example.com")["status"] == "unsubscribed"
