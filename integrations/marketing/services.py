@@ -112,7 +112,10 @@ def connect() -> None:
     """Listen to the domain (called once from ``IntegrationsConfig.ready``)."""
     from . import checks  # noqa: F401 - registers the settings' system checks
 
-    for name in ("lead_captured", "lead_assigned", "lead_claimed", "lead_status_changed"):
+    lead_signals = (
+        "lead_captured", "lead_assigned", "lead_claimed", "lead_accepted", "lead_status_changed",
+    )  # fmt: skip
+    for name in lead_signals:
         getattr(signals, name).connect(on_lead_changed, dispatch_uid=f"marketing.{name}")
     signals.contact_changed.connect(on_contact_changed, dispatch_uid="marketing.contact_changed")
 

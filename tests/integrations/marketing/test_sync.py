@@ -239,3 +239,16 @@ def test_nothing_is_recorded_or_sent_while_the_sync_is_off(settings, mailchimp, 
 
     assert SyncState.objects.count() == 0
     assert mailchimp.calls == []
+
+
+def test_an_accepted_lead_moves_the_stage(mailchimp, beach, alice, run_queue):
+    from leads.services import lead_accept
+
+    lead = capture(beach.team)
+    run_queue()
+    lead.refresh_from_db()
+
+    assert lead_accept(lead=lead, agent=alice)
+    run_queue()
+
+    assert mailchimp.member("dana@example.com")["merge_fields"]["STAGE"] == "accepted"
