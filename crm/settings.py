@@ -383,5 +383,27 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The twilio library logs every request's headers at INFO; its errors are enough.
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }
+
+# --- Alerts: SMS and email to agents (integrations/alerts/, docs/alerts.md) ----------------
+# SMS is off while the account SID, auth token and a sender (a Messaging Service or a number)
+# are not all set; the auth token also checks the signature of Twilio's callbacks.
+TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_MESSAGING_SERVICE_SID: str = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
+# Another server for Twilio's REST API (a staging proxy or a mock); empty: Twilio's own.
+TWILIO_API_BASE_URL: str = env.str("TWILIO_API_BASE_URL", default="").rstrip("/")
+TWILIO_TIMEOUT_SECONDS: float = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
+# A failed send that may succeed later is tried again after ALERT_RETRY_BASE_SECONDS,
+# doubling, with jitter, at most ALERT_MAX_ATTEMPTS times within ALERT_RETRY_WINDOW_SECONDS.
+ALERT_MAX_ATTEMPTS: int = env.int("ALERT_MAX_ATTEMPTS", default=5)
+ALERT_RETRY_BASE_SECONDS: float = env.float("ALERT_RETRY_BASE_SECONDS", default=20.0)
+ALERT_RETRY_WINDOW_SECONDS: float = env.float("ALERT_RETRY_WINDOW_SECONDS", default=15 * 60.0)
+# Leads from these sources are hot: their SMS goes out even in an agent's quiet hours.
+ALERT_HOT_SOURCES: list[str] = env.list("ALERT_HOT_SOURCES", default=["zillow", "realtor"])

@@ -360,5 +360,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         count = webhooks_redeliver(deliveries=queryset)
         self.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)
 
+
+# Alert deliveries have their own admin module, beside the channels.
+from .alerts import admin as alerts_admin  # noqa: E402, F401
+
 # The marketing sync has its own admin module, beside the platforms.
 from .marketing import admin as marketing_admin  # noqa: E402, F401

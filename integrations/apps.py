@@ -9,8 +9,10 @@ class IntegrationsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import schedules, webhooks
+        from .alerts import receivers as alert_receivers
         from .marketing import services as marketing
 
         post_migrate.connect(schedules.ensure_schedules, sender=self)
         webhooks.connect()
         marketing.connect()
+        alert_receivers.connect()

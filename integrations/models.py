@@ -349,6 +349,7 @@ class Delivery(models.Model):
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
         UNDELIVERED = "undelivered", "Undelivered"
+        CANCELED = "canceled", "Not sent: no longer needed"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="deliveries")

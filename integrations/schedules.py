@@ -28,6 +28,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
+    # Alert retries, SMS held for the end of quiet hours, and sends a lost task left behind.
+    "send due alerts": {
+        "func": "integrations.tasks.sweep_alerts",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
     # Marketing sync (docs/marketing.md): pushes due or to retry, full syncs in progress, and
     # the members changed on the platform that a webhook may have missed.
     "push due marketing contacts": {

@@ -27,3 +27,16 @@ def deliver_webhook(delivery_id: int) -> str:
 
 def sweep_webhooks() -> int:
     return webhooks.webhooks_sweep()
+
+
+def send_alert(delivery_id: int) -> str:
+    from .alerts.services import alert_send
+
+    delivery = alert_send(delivery_id=delivery_id)
+    return delivery.status if delivery else "not due"
+
+
+def sweep_alerts() -> int:
+    from .alerts.services import alerts_sweep
+
+    return alerts_sweep()

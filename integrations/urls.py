@@ -1,12 +1,19 @@
 from django.urls import path
 
 from . import views
+from .alerts import views as alert_views
 
 app_name = "integrations"
 
 urlpatterns = [
     path("forms/<str:public_key>/", views.webform, name="webform"),
     path("forms/<str:public_key>/embed.js", views.webform_embed, name="webform_embed"),
+    path(
+        "hooks/mailchimp/<str:token>/",
+        views.hook,
+        {"source_key": "mailchimp"},
+        name="hook_mailchimp",
+    ),
     path("hooks/facebook/", views.hook, {"source_key": "facebook"}, name="hook_facebook"),
     path("hooks/zillow/", views.hook, {"source_key": "zillow"}, name="hook_zillow"),
     path("hooks/realtor/", views.hook, {"source_key": "realtor"}, name="hook_realtor"),
@@ -16,10 +23,6 @@ urlpatterns = [
         {"source_key": "zillow_rentals"},
         name="hook_zillow_rentals",
     ),
-    path(
-        "hooks/mailchimp/<str:token>/",
-        views.hook,
-        {"source_key": "mailchimp"},
-        name="hook_mailchimp",
-    ),
+    path("hooks/twilio/status/", alert_views.twilio_status, name="twilio_status"),
+    path("hooks/twilio/inbound/", alert_views.twilio_inbound, name="twilio_inbound"),
 ]

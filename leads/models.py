@@ -271,6 +271,27 @@ INBOX_GROUP = models.Case(
 )
 
 
+SHORT_CODE_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def short_code(number: int) -> str:
+    """``number`` in base 36, upper case."""
+    digits = ""
+    while True:
+        number, rest = divmod(number, 36)
+        digits = SHORT_CODE_DIGITS[rest] + digits
+        if not number:
+            return digits
+
+
+def from_short_code(code: str) -> int | None:
+    """The number a short code stands for, or None if it is not one (at most 10 digits)."""
+    code = code.strip().upper()
+    if not code or len(code) > 10 or any(c not in SHORT_CODE_DIGITS for c in code):
+        return None
+    return int(code, 36)
+
+
 class Lead(models.Model):
     """One inquiry from one person; a repeat inquiry is a new lead on the same contact."""
 
@@ -410,6 +431,15 @@ class Lead(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("leads:lead", args=[self.pk])
+
+    @property
+    def short_code(self) -> str:
+        """The lead's number in base 36, upper case: its short link and the code an agent
+        texts back to claim it (``4F7``)."""
+        return short_code(self.pk)
+
+    def get_short_url(self) -> str:
+        return reverse("leads:short", args=[self.short_code])
 
 
 class Activity(models.Model):

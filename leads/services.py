@@ -668,6 +668,10 @@ def agent_update_settings(*, agent: Agent, actor: Agent, **changes: Any) -> Agen
         return agent
     for name in changed:
         setattr(agent, name, changes[name])
+    if "mobile_phone" in changed and agent.phone_problem:
+        # A new number gets a fresh start; the problem was the old one's.
+        agent.phone_problem = ""
+        changed.append("phone_problem")
     agent.save(update_fields=changed)
     labels = [str(getattr(Agent._meta.get_field(name), "verbose_name", name)) for name in changed]
     LogEntry.objects.log_actions(

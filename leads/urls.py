@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("pool/", views.pool, name="pool"),
     path("leads/<int:pk>/", views.lead_detail, name="lead"),
+    path("l/<str:code>/", views.short_link, name="short"),
     path("leads/<int:pk>/accept/", views.lead_accept, name="accept"),
     path("leads/<int:pk>/claim/", views.lead_claim, name="claim"),
     path("leads/<int:pk>/status/", views.lead_status, name="status"),

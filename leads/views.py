@@ -36,7 +36,7 @@ from .forms import (
     StatusForm,
     display_phone,
 )
-from .models import Agent, ApiToken, Lead
+from .models import Agent, ApiToken, Lead, from_short_code
 from .routing import zip_facts
 
 PAGE_SIZE = 25
@@ -171,6 +171,16 @@ def _place(lead: Lead) -> str:
 def lead_detail(request: HttpRequest, agent: Agent, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     return render(request, "leads/lead_detail.html", _lead_context(request, agent, lead))
+
+
+@require_GET
+def short_link(request: HttpRequest, code: str) -> HttpResponse:
+    """``/l/<code>/``, the short link in an SMS alert: on to the lead's page, which checks
+    who may see it (and asks for a sign-in first)."""
+    pk = from_short_code(code)
+    if pk is None:
+        raise Http404("No such lead.")
+    return redirect("leads:lead", pk=pk)
 
 
 def _after_action(

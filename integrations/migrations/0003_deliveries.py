@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('channel', models.CharField(choices=[('sms', 'SMS'), ('email', 'Email')], max_length=8)),
                 ('kind', models.CharField(choices=[('assigned', 'Assigned'), ('offered', 'Offered'), ('escalated', 'Escalated'), ('reminder', 'Reminder')], max_length=12)),
                 ('step', models.PositiveSmallIntegerField(default=0, help_text="The lead's escalation step when the alert was made.")),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('undelivered', 'Undelivered')], default='queued', max_length=12)),
+                ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('undelivered', 'Undelivered'), ('canceled', 'Not sent: no longer needed')], default='queued', max_length=12)),
                 ('to', models.CharField(blank=True, help_text='The number or address used.', max_length=254)),
                 ('body', models.TextField(blank=True, help_text='The text sent (SMS) or the subject (email).')),
                 ('provider_id', models.CharField(blank=True, help_text="Twilio's message SID or the email's Message-ID.", max_length=200)),

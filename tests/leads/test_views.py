@@ -528,7 +528,8 @@ def test_alice_pauses_and_sets_her_phone_and_hours(client, alice):
 
 def test_settings_keep_a_phone_shown_as_dialled_at_home_in_e164(client, bob):
     page = signed_in(client, bob).get("/settings/")
-    client.post("/settings/", {**page.context["form"].initial, "is_paused": ""})
+    initial = {k: v for k, v in page.context["form"].initial.items() if v is not None}
+    client.post("/settings/", {**initial, "is_paused": ""})
     bob.refresh_from_db()
     assert bob.mobile_phone == "+13055550101"
 

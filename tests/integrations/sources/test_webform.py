@@ -120,7 +120,7 @@ def test_a_json_submission_is_stored_raw_answered_201_and_becomes_a_lead(
     assert event.status == InboundEvent.Status.RECEIVED
     assert not Lead.objects.exists()  # parsing happens on the queue
 
-    assert run_queue() == 1
+    assert run_queue() == 2  # the event, then the email alert to Alice it led to
     event.refresh_from_db()
     lead = Lead.objects.get()
     assert event.status == InboundEvent.Status.PROCESSED
