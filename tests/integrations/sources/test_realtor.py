@@ -138,7 +138,8 @@ def test_a_test_lead_is_stored_and_visible_but_never_routed_or_alerted(
 
         return receiver
 
-    receivers = {name: listener(name) for name in ("lead_assigned", "lead_offered", "lead_pooled")}
+    alerting = ("lead_assigned", "lead_offered", "lead_pooled", "lead_escalated")
+    receivers = {name: listener(name) for name in alerting}
     for name, receiver in receivers.items():
         getattr(signals, name).connect(receiver)
     try:
