@@ -32,6 +32,7 @@ from leads.models import Activity, Agent, Consent, Contact, ContactEmail, Lead
 from leads.normalize import normalize_email, normalize_phone
 
 from .base import (
+    BatchOutcome,
     ErrorKind,
     MarketingBackend,
     MarketingError,
@@ -686,14 +687,14 @@ def marketing_full_sync_poll(*, run: SyncRun, backend: MarketingBackend) -> Sync
     return run
 
 
-def _settle_batch(contact_ids: list[int], failures: Sequence[Any]) -> int:
+def _settle_batch(contact_ids: list[int], failures: Sequence[BatchOutcome]) -> int:
     """Mark the batch's contacts pushed, and record each refusal on its contact's state.
 
     A refusal that may pass (throttled) makes the contact due again for the one-by-one push.
     Returns how many contacts were refused.
     """
     now = timezone.now()
-    errors: dict[int, Any] = {}
+    errors: dict[int, BatchOutcome] = {}
     for outcome in failures:
         key = outcome.key.split(":")[0]
         if key.startswith("contact-"):
