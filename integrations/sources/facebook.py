@@ -104,19 +104,23 @@ CONSENT_WORDS = {
 class GraphError(Exception):
     """The Graph API refused a call; ``code`` is Facebook's error code (None: no answer)."""
 
-    def __init__(self, message: str, code: int | None = None, subcode: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        subcode: int | None = None,
+        *,
+        transient: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.subcode = subcode
+        self.transient = transient or code in TRANSIENT_CODES
 
     @property
     def needs_reauth(self) -> bool:
         return self.code in REAUTH_CODES
-
-    @property
-    def transient(self) -> bool:
-        return self.code is None or self.code in TRANSIENT_CODES
 
     def __str__(self) -> str:
         code = f" (code {self.code}" + (f", subcode {self.subcode})" if self.subcode else ")")
@@ -161,7 +165,7 @@ def _graph_error(exc: http.HttpError) -> GraphError:
     if not isinstance(error, dict) or not isinstance(error.get("code"), int):
         # No Graph error object: a network failure or a proxy's page. 5xx and timeouts may
         # pass; a 4xx without an error object will not.
-        return GraphError(str(exc), code=None if not exc.permanent else 0)
+        return GraphError(str(exc), transient=not exc.permanent)
     subcode = error.get("error_subcode")
     return GraphError(
         str(error.get("message") or exc),

@@ -435,6 +435,18 @@ def test_throttling_and_transient_errors_retry_with_backoff(
     assert not mail.outbox
 
 
+def test_a_graph_api_that_does_not_answer_is_tried_again_later(client, page, settings, run_queue):
+    with GraphServer(APP_SECRET) as stopped:
+        settings.FACEBOOK_GRAPH_API_URL = stopped.url  # closed when the worker calls it
+    post(client, fixture("leadgen__single.json"))
+    run_queue()
+
+    event = InboundEvent.objects.get()
+    assert event.status == "received"
+    assert "ConnectionError" in event.error
+    assert wait_of(event) == dt.timedelta(seconds=60)
+
+
 def test_throttling_that_outlasts_a_day_fails_the_event(client, graph, page, run_queue):
     graph.state.fail("555971704561545", fixture_json("error__613_throttled.json"), times=2)
     post(client, fixture("leadgen__single.json"))
