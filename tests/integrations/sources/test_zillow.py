@@ -472,6 +472,21 @@ def test_an_update_fills_in_the_earlier_lead_and_its_timeline(
     assert InboundEvent.objects.filter(lead=lead).count() == 2
 
 
+def test_an_update_under_another_inquiry_id_finds_the_lead_by_the_persons_client_guid(
+    client, outside, signed, beach, run_queue
+):
+    deliver(client, signed("notification__search_criteria.json"))
+    run_queue()
+    update = json.loads(fixture("notification__update.json"))
+    message = json.loads(update["Message"])
+    message["ContactMessage"]["ContactInfo"]["CommunicationGUID"] = "6681937264150099999"
+    deliver(client, signed("notification__update.json", Message=json.dumps(message)))
+    run_queue()
+
+    lead = Lead.objects.get()
+    assert (lead.external_id, lead.mls_number) == ("6681937264150031170", "A11500123")
+
+
 def test_an_update_of_an_inquiry_never_seen_is_captured_as_a_new_lead(
     client, outside, signed, run_queue
 ):
