@@ -365,8 +365,9 @@ MAILCHIMP_MERGE_FIELDS: dict[str, str] = {
 MARKETING_WITHOUT_CONSENT: str = env.str("MARKETING_WITHOUT_CONSENT", default="transactional")
 # New members with consent: "subscribed", or "pending" for Mailchimp's double opt-in email.
 MARKETING_NEW_STATUS: str = env.str("MARKETING_NEW_STATUS", default="subscribed")
-# Changes to a contact within this many seconds make one push.
-MARKETING_PUSH_DELAY_SECONDS: float = env.float("MARKETING_PUSH_DELAY_SECONDS", default=2.0)
+# Changes to a contact that arrive while its push waits in the queue make one push; a delay
+# (seconds) makes each push wait that long first, in the worker, to gather slower bursts.
+MARKETING_PUSH_DELAY_SECONDS: float = env.float("MARKETING_PUSH_DELAY_SECONDS", default=0.0)
 # A push that failed for a reason that passes (throttling, an outage) is tried again after
 # this many seconds, doubling up to MARKETING_RETRY_MAX_SECONDS.
 MARKETING_RETRY_BASE_SECONDS: float = env.float("MARKETING_RETRY_BASE_SECONDS", default=30.0)

@@ -252,3 +252,19 @@ def test_an_accepted_lead_moves_the_stage(mailchimp, beach, alice, run_queue):
     run_queue()
 
     assert mailchimp.member("dana@example.com")["merge_fields"]["STAGE"] == "accepted"
+
+
+def test_a_push_delay_waits_in_the_worker_and_gathers_the_changes(settings, mailchimp, team):
+    import time
+
+    from integrations.marketing.services import marketing_mark
+
+    settings.MARKETING_PUSH_DELAY_SECONDS = 0.3
+    lead = capture(team)
+    marketing_mark(contact_id=lead.contact_id, fields=["first_name"])
+
+    started = time.monotonic()
+    assert marketing_push(contact_id=lead.contact_id) == "pushed"
+    assert time.monotonic() - started >= 0.25
+    assert marketing_push(contact_id=lead.contact_id) == "nothing to push"
+    assert len(mailchimp.requests_to("PUT", "/members/")) == 1
