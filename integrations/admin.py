@@ -27,6 +27,7 @@ from .models import (
 )
 from .selectors import source_health
 from .services import events_replay
+from .sources.facebook import MAPPABLE_FIELDS, facebook_backfill, facebook_page_set_token
 from .webhooks import (
     UnsafeDestination,
     check_destination,
@@ -176,8 +177,6 @@ class FacebookPageForm(forms.ModelForm):
         fields = ["page_id", "name", "team", "access_token", "field_mapping"]
 
     def clean_field_mapping(self) -> dict[str, dict[str, str]]:
-        from .sources.facebook import MAPPABLE_FIELDS
-
         mapping = self.cleaned_data.get("field_mapping") or {}
         if not isinstance(mapping, dict) or not all(
             isinstance(questions, dict) for questions in mapping.values()
@@ -226,8 +225,6 @@ class FacebookPageAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: FacebookPage, form: forms.ModelForm, change: bool
     ) -> None:
-        from .sources.facebook import facebook_page_set_token
-
         token = form.cleaned_data.get("access_token", "")
         if token:
             waiting = facebook_page_set_token(page=obj, token=token)
@@ -240,8 +237,6 @@ class FacebookPageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Backfill: fetch leads the webhook may have missed")
     def backfill(self, request: HttpRequest, queryset: QuerySet[FacebookPage]) -> None:
-        from .sources.facebook import facebook_backfill
-
         for page in queryset:
             result = facebook_backfill(page=page)
             level = messages.WARNING if result.error else messages.SUCCESS

@@ -21,6 +21,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations.encryption import DecryptionError
 from integrations.models import FacebookPage, InboundEvent
 from integrations.services import events_sweep
 from integrations.sources.facebook import facebook_backfill, facebook_page_set_token
@@ -632,3 +633,34 @@ def test_the_admin_refuses_a_mapping_to_an_unknown_field(admin_client, page):
     )
     assert response.status_code == 200
     assert "Unknown lead field(s): salary" in response.content.decode()
+
+
+# --- Settings --------------------------------------------------------------------------------
+
+
+def test_a_half_made_configuration_says_so_at_start(settings):
+    from integrations.sources.facebook import check_facebook_settings
+
+    assert check_facebook_settings() == []
+    settings.FACEBOOK_VERIFY_TOKEN = ""
+    settings.FACEBOOK_GRAPH_API_VERSION = "25"
+    settings.FIELD_ENCRYPTION_KEY = ["not-a-fernet-key"]
+
+    ids = sorted(problem.id for problem in check_facebook_settings())
+
+    assert ids == ["integrations.E201", "integrations.E202", "integrations.W201"]
+
+
+def test_tokens_can_be_rotated_to_a_new_key(page, settings):
+    from cryptography.fernet import Fernet
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEY = [old_key]
+    page.set_access_token(PAGE_TOKEN)
+    page.save()
+
+    settings.FIELD_ENCRYPTION_KEY = [new_key, old_key]
+    assert page.access_token() == PAGE_TOKEN
+    settings.FIELD_ENCRYPTION_KEY = [new_key]
+    with pytest.raises(DecryptionError):
+        page.access_token()
