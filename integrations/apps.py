@@ -11,6 +11,7 @@ class IntegrationsConfig(AppConfig):
         from . import schedules, webhooks
         from .alerts import receivers as alert_receivers
         from .marketing import services as marketing
+        from .sources import checks  # noqa: F401 - registers the sources' system checks
 
         post_migrate.connect(schedules.ensure_schedules, sender=self)
         webhooks.connect()
