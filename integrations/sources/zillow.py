@@ -231,7 +231,7 @@ def read_lead_message(envelope: dict[str, Any]) -> dict[str, Any]:
 
 def _compact(block: dict[str, Any]) -> dict[str, Any]:
     """The block without its empty and "null" values."""
-    return {k: v for k, v in block.items() if not isinstance(v, str) or text(v)} if block else {}
+    return {k: v for k, v in block.items() if (text(v) if isinstance(v, str) else v is not None)}
 
 
 def pinned_agent(info: dict[str, Any], assignee: dict[str, Any]) -> Agent | None:
