@@ -640,26 +640,36 @@ def marketing_full_sync_submit(*, run: SyncRun, backend: MarketingBackend) -> Sy
 
 
 def _prepare_chunk(chunk: list[Contact]) -> tuple[list[MemberUpdate], int]:
-    """The updates for these contacts, their states written; and how many stay out."""
+    """The updates for these contacts, their states written; and how many stay out.
+
+    The states are written in one upsert (INSERT ... ON CONFLICT DO UPDATE): a bulk UPDATE
+    of a thousand rows with different values each costs several times more.
+    """
     ids = [c.pk for c in chunk]
     facts = facts_for(ids)
     states = {s.contact_id: s for s in SyncState.objects.filter(contact_id__in=ids)}
-    missing = [SyncState(contact_id=cid) for cid in ids if cid not in states]
-    SyncState.objects.bulk_create(missing, ignore_conflicts=True)
-    states = {s.contact_id: s for s in SyncState.objects.filter(contact_id__in=ids)}
     updates: list[MemberUpdate] = []
-    touched: list[SyncState] = []
+    written: list[SyncState] = []
     for contact in chunk:
-        state = states[contact.pk]
+        state = states.get(contact.pk) or SyncState(contact_id=contact.pk)
         update = member_update_for(contact, state, facts[contact.pk])
         if update is None:
             continue
         updates.append(update)
-        state.email = update.email
-        state.pushed_hash = update_hash(update)
-        state.pushed_tags = sorted(name for name, on in update.tags.items() if on)
-        touched.append(state)
-    SyncState.objects.bulk_update(touched, ["email", "pushed_hash", "pushed_tags"])
+        written.append(
+            SyncState(
+                contact_id=contact.pk,
+                email=update.email,
+                pushed_hash=update_hash(update),
+                pushed_tags=sorted(name for name, on in update.tags.items() if on),
+            )
+        )
+    SyncState.objects.bulk_create(
+        written,
+        update_conflicts=True,
+        unique_fields=["contact"],
+        update_fields=["email", "pushed_hash", "pushed_tags"],
+    )
     return updates, len(chunk) - len(updates)
 
 

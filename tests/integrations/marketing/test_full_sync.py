@@ -139,3 +139,18 @@ def test_the_command_runs_a_full_sync_to_the_end(mailchimp, team, capsys):
     assert "finished" in out
     assert "30 contact(s)" in out
     assert len(mailchimp.members) == 30
+
+
+def test_a_second_full_sync_updates_the_states_it_finds(mailchimp, team):
+    make_contacts(team, 5)
+    for _ in range(2):
+        run = marketing_full_sync_start(enqueue=False)
+        assert run is not None
+        while run.status == SyncRun.Status.RUNNING:
+            run = marketing_full_sync(run_id=run.pk, wait_seconds=0)
+
+    assert SyncState.objects.count() == 5
+    tags = [state.pushed_tags for state in SyncState.objects.all()]
+    assert tags == [["source:zillow", "stage:new", "type:buyer"]] * 5
+    assert SyncState.objects.filter(pushed_at__isnull=True).count() == 0
+    assert len(mailchimp.requests_to("POST", "^/3.0/batches$")) == 2
