@@ -165,6 +165,22 @@ def test_a_batch_of_three_leads_is_stored_as_three_events_and_answered_at_once(c
     assert len(one["entry"][0]["changes"]) == 1
 
 
+def test_a_batch_of_a_thousand_changes_is_stored_as_a_thousand_events(client):
+    batch = fixture_json("leadgen__batch_of_three.json")
+    template = batch["entry"][0]["changes"][0]
+    changes = [copy.deepcopy(template) for _ in range(1000)]
+    for n, change in enumerate(changes):
+        change["value"]["leadgen_id"] = str(900000000000000 + n)
+    changes[999]["value"]["leadgen_id"] = changes[0]["value"]["leadgen_id"]  # a repeat within
+    batch["entry"] = [{**batch["entry"][0], "changes": changes}]
+
+    response = post(client, json.dumps(batch).encode())
+
+    assert response.status_code == 200
+    assert response.json() == {"received": 1000, "new": 999, "duplicates": 1}
+    assert InboundEvent.objects.filter(source="facebook", status="received").count() == 999
+
+
 def test_a_duplicate_delivery_is_answered_and_stored_once(client):
     post(client, fixture("leadgen__single.json"))
     # Facebook retries, here in the older payload with numeric ids.
