@@ -461,10 +461,15 @@ def marketing_apply(*, event: MarketingEvent) -> bool:
                 changed[name] = (getattr(contact, name), value)
                 setattr(contact, name, value)
         new_email = normalize_email(event.new_email)
-        if event.kind == "upemail" and new_email and new_email != contact.email:
+        holder = ContactEmail.objects.filter(email=new_email).values_list("contact_id", flat=True)
+        held_by = holder.first() if new_email else None
+        if event.kind == "upemail" and held_by not in (None, contact.pk):
+            # The new address is another person's in the CRM: keep both as they are.
+            logger.warning("upemail to an address contact %s holds; not applied", held_by)
+        elif event.kind == "upemail" and new_email and new_email != contact.email:
             changed["email"] = (contact.email, new_email)
             contact.email = new_email
-            if not ContactEmail.objects.filter(email=new_email).exists():
+            if held_by is None:
                 ContactEmail.objects.create(contact=contact, email=new_email)
         remote: dict[str, Any] = {"remote_changed_at": event.occurred_at}
         if status is not None:

@@ -250,3 +250,15 @@ def test_an_address_the_crm_does_not_know_is_ignored(client, mailchimp, run_queu
     run_queue()
 
     assert InboundEvent.objects.get(source="mailchimp").status == "ignored"
+
+
+def test_an_email_change_to_another_persons_address_is_not_applied(client, contact, run_queue):
+    other = Contact.objects.create(first_name="Eve", email="dana.reyes@example.net")
+    ContactEmail.objects.create(contact=other, email=other.email)
+
+    post(client, "upemail__changed.txt")
+    run_queue()
+
+    contact.refresh_from_db()
+    assert contact.email == "dana@example.com"
+    assert not Activity.objects.filter(contact=contact, data__event="upemail").exists()
