@@ -94,11 +94,15 @@ MAPPABLE_FIELDS = (
     "first_name", "last_name", "email", "phone", "message", "lead_type", "property_address",
     "property_city", "property_state", "property_zip", "mls_number",
 )  # fmt: skip
+# A consent checkbox's channels, read from its key and wording; "phone" alone names no channel
+# (texts and calls need separate consent), and a marketing box is not consent to be emailed
+# about the inquiry.
 CONSENT_WORDS = {
     Consent.Channel.SMS: ("sms", "text messag", "texts"),
-    Consent.Channel.CALL: ("call", "phone"),
+    Consent.Channel.CALL: ("call",),
     Consent.Channel.EMAIL: ("email", "e-mail"),
 }
+MARKETING_WORDS = ("newsletter", "marketing", "promotion", "offers")
 
 
 # --- Settings ------------------------------------------------------------------------------
@@ -699,8 +703,8 @@ def _consents(
     """Each consent checkbox answer, with the words of the form's disclaimer and checkbox.
 
     Facebook sends only the checkbox key and whether it was ticked; the channel is read from
-    the checkbox's key and wording (SMS, call, email), and a checkbox naming none of them
-    is taken to cover all three, as its wording is kept word for word beside it.
+    the checkbox's key and wording (marketing email, else SMS, call, email), and a checkbox
+    naming none of them is taken to cover all three, its wording kept word for word beside it.
     """
     consents: list[ConsentData] = []
     for response in lead.get("custom_disclaimer_responses") or []:
@@ -712,7 +716,12 @@ def _consents(
         text = "\n\n".join(w for w in words if w) or f"(checkbox {key}; wording not available)"
         granted = str(response.get("is_checked", "")).lower() in ("1", "true")
         haystack = f"{key} {checkbox_text}".lower()
-        channels = [c for c, hints in CONSENT_WORDS.items() if any(h in haystack for h in hints)]
+        if any(word in haystack for word in MARKETING_WORDS):
+            channels = [Consent.Channel.MARKETING_EMAIL]
+        else:
+            channels = [
+                c for c, hints in CONSENT_WORDS.items() if any(h in haystack for h in hints)
+            ]
         evidence = {
             "checkbox_key": key,
             "is_checked": response.get("is_checked"),
