@@ -666,7 +666,7 @@ def test_a_half_made_configuration_says_so_at_start(settings):
     settings.FACEBOOK_GRAPH_API_VERSION = "25"
     settings.FIELD_ENCRYPTION_KEY = ["not-a-fernet-key"]
 
-    ids = sorted(problem.id for problem in check_facebook_settings())
+    ids = sorted(str(problem.id) for problem in check_facebook_settings())
 
     assert ids == ["integrations.E201", "integrations.E202", "integrations.W201"]
 
