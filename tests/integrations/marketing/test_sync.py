@@ -268,3 +268,10 @@ def test_a_push_delay_waits_in_the_worker_and_gathers_the_changes(settings, mail
     assert time.monotonic() - started >= 0.25
     assert marketing_push(contact_id=lead.contact_id) == "nothing to push"
     assert len(mailchimp.requests_to("PUT", "/members/")) == 1
+
+
+def test_a_test_lead_is_not_sent(mailchimp, team, run_queue):
+    capture(team, is_test=True)
+    run_queue()
+
+    assert mailchimp.requests_to("PUT") == []
