@@ -6,7 +6,11 @@ from . import services, webhooks
 
 
 def process_event(event_id: int) -> str:
-    event = services.event_process(event_id=event_id)
+    from .alerts.services import sending_inline
+
+    # The worker that routes a lead also sends its first alerts: speed to lead.
+    with sending_inline():
+        event = services.event_process(event_id=event_id)
     return event.status if event else "missing"
 
 

@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 import random
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from django.conf import settings
 from django.core.cache import cache
@@ -85,14 +87,31 @@ def is_hot(lead: Lead) -> bool:
     return lead.source in settings.ALERT_HOT_SOURCES or (lead.extra or {}).get("hot") is True
 
 
+# Set while a queue worker captures leads (``sending_inline``): alerts made then are sent by
+# that worker at once, after their rows are committed, instead of waiting for another task.
+_inline: contextvars.ContextVar[bool] = contextvars.ContextVar("alerts_inline", default=False)
+
+
+@contextlib.contextmanager
+def sending_inline() -> Iterator[None]:
+    """Within this block (a worker's task), alerts made are sent by the same worker."""
+    token = _inline.set(True)
+    try:
+        yield
+    finally:
+        _inline.reset(token)
+
+
 def alerts_create(
     *, lead: Lead, agents: Iterable[Agent], kind: str, now: dt.datetime | None = None
 ) -> list[Delivery]:
-    """Write the alerts about ``lead`` for ``agents`` and ring for them after commit.
+    """Write the alerts about ``lead`` for ``agents``, then send them.
 
     One row per agent and channel the agent can be reached on. In the agent's quiet hours
     the SMS waits for their end (unless the lead is hot); email goes at once. A test lead
-    alerts nobody. Returns the rows made now (an alert that exists already is not made
+    alerts nobody. Rows due now are sent by this process when it is a queue worker
+    capturing leads (``sending_inline``: no second trip through the queue), else by a task
+    rung after commit. Returns the rows made now (an alert that exists already is not made
     again).
     """
     if lead.is_test:
@@ -110,17 +129,31 @@ def alerts_create(
             due = now
             if channel.key == Delivery.Channel.SMS and quiet_until and not is_hot(lead):
                 due = quiet_until
-            delivery = _make(lead, agent, channel.key, kind, to, due)
+            delivery = _make(lead, agent, channel.key, kind, to, due, ring=not _inline.get())
             if delivery is not None:
                 made.append(delivery)
+    if _inline.get():
+        _send_now([d for d in made if d.next_attempt_at and d.next_attempt_at <= now])
     return made
+
+
+def _send_now(deliveries: list[Delivery]) -> None:
+    """Send the rows in this process, SMS first. Rows are committed already: should this
+    process fail, the sweeper finds them queued and sends them."""
+    ordered = sorted(deliveries, key=lambda d: d.channel != Delivery.Channel.SMS)
+    for delivery in ordered:
+        try:
+            alert_send(delivery_id=delivery.pk)
+        except Exception:
+            logger.exception("alert %s: sending failed; the sweeper will retry", delivery.pk)
 
 
 def _make(
     lead: Lead, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
-    fallback_for: Delivery | None = None,
+    fallback_for: Delivery | None = None, ring: bool = True,
 ) -> Delivery | None:  # fmt: skip
-    """Insert the row unless it exists; ring for it after commit when it is due now."""
+    """Insert the row unless it exists; ring for it after commit when it is due now (and
+    ``ring``)."""
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(
@@ -129,7 +162,7 @@ def _make(
             )  # fmt: skip
     except IntegrityError:
         return None
-    if due <= timezone.now():
+    if ring and due <= timezone.now():
         enqueue_on_commit(SEND_TASK, delivery.pk, task_name=f"alert-{delivery.pk}")
     return delivery
 

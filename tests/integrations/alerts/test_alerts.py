@@ -421,3 +421,23 @@ def test_managers_hear_of_an_escalation(team, solo, alice, mona, twilio, smtp, r
     assert any("Lead not accepted in time" in s.form["Body"] for s in twilio.sent)
     [to_mona] = smtp.to(mona.email)
     assert "Open and reassign" in to_mona.get_payload()[1].get_payload(decode=True).decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_that_routes_a_web_form_lead_sends_its_alerts_itself(
+    client, web_form, solo, alice, twilio, smtp, run_queue
+):
+    """With real commits (as in production), the event's own task sends the alerts: one
+    trip through the queue from the request to the SMS, not two."""
+    from integrations.sources.webform import render_token
+
+    payload = {
+        "first_name": "Jane", "last_name": "Doe", "email": "jane@example.net",
+        "zip_code": "33150", "consent": True, "_ts": render_token(web_form),
+    }  # fmt: skip
+    response = client.post("/forms/test-form-key/", payload, content_type="application/json")
+    assert response.status_code == 201
+    assert run_queue() == 1  # the event's task, and nothing after it
+    assert [s.form["To"] for s in twilio.sent] == ["+13055550111"]
+    assert len(smtp.to(alice.email)) == 1
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}

@@ -12,7 +12,7 @@ import base64
 import json
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +42,7 @@ class TwilioState:
     auth_token: str
     sent: list[Sent] = field(default_factory=list)
     answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    on_request: Callable[[Sent], None] | None = None  # told of each request as it arrives
 
     def fail(self, code: int, times: int = 1) -> None:
         """Answer the next ``times`` sends with Twilio's error ``code``."""
@@ -104,6 +105,8 @@ def _handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
             form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
             auth = self.headers.get("Authorization", "")
             state.sent.append(Sent(self.path, auth, form))
+            if state.on_request is not None:
+                state.on_request(state.sent[-1])
             if self.path != f"/2010-04-01/Accounts/{state.account_sid}/Messages.json":
                 return self._send(404, {"code": 20404, "message": "Not found", "status": 404})
             if auth != expected:
