@@ -137,6 +137,9 @@ class AgentSettingsForm(forms.Form):
         for name in agent_alert_settings():
             model_field = Agent._meta.get_field(name)
             if isinstance(model_field, models.Field) and (field := model_field.formfield()):
+                if isinstance(field, forms.TimeField):  # quiet hours: the phone's time picker
+                    field.input_formats = TIME_FORMATS
+                    field.widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
                 self.fields[name] = field
 
     @staticmethod
