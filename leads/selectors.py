@@ -187,6 +187,37 @@ def lead_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Lead:
     )
 
 
+SPEED_STEPS = (
+    ("assigned_at", "assigned"),
+    ("alert_sent_at", "alert sent"),
+    ("alert_delivered_at", "alert delivered"),
+    ("accepted_at", "accepted"),
+    ("first_contact_at", "first contact"),
+)
+
+
+def lead_speed(lead: Lead) -> list[tuple[str, str]]:
+    """Speed to lead, step by step: each moment reached, as the time since the lead was
+    received (``("alert sent", "0.4 s")``). No query."""
+    steps = []
+    for field_name, label in SPEED_STEPS:
+        at = getattr(lead, field_name)
+        if at is not None:
+            steps.append((label, _elapsed((at - lead.received_at).total_seconds())))
+    return steps
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
 @dataclass(frozen=True)
 class LeadAccess:
     """What ``user`` may do to one lead they can see."""

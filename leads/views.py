@@ -146,6 +146,7 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "phone_display": display_phone(lead.contact.phone),
         "access": access,
         "timeline": selectors.lead_timeline(lead=lead),
+        "speed": selectors.lead_speed(lead),
         "related": list(selectors.lead_related(user=request.user, lead=lead)),
         "status_form": StatusForm(initial={"status": lead.status}),
         "note_form": NoteForm(),

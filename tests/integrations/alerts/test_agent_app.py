@@ -127,3 +127,17 @@ def test_the_deliveries_api_filters_by_lead_and_status(client, world, mona):
     bad = client.get("/api/v1/deliveries/?status=lost")
     assert bad.status_code == 400
     assert "status" in bad.json()["fields"]
+
+
+def test_the_lead_page_shows_speed_to_lead_step_by_step(client, world, alice):
+    lead = world["leads"]["a"]
+    Lead.objects.filter(pk=lead.pk).update(
+        assigned_at=lead.received_at + dt.timedelta(seconds=0.2),
+        alert_sent_at=lead.received_at + dt.timedelta(seconds=0.4),
+        alert_delivered_at=lead.received_at + dt.timedelta(seconds=3),
+        accepted_at=lead.received_at + dt.timedelta(minutes=2),
+    )
+    html = as_(client, alice).get(f"/leads/{lead.pk}/").content.decode()
+    assert (
+        "Assigned 0.2 s · Alert sent 0.4 s · Alert delivered 3.0 s · Accepted 2 min" in html
+    )
