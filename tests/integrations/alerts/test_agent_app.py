@@ -138,6 +138,4 @@ def test_the_lead_page_shows_speed_to_lead_step_by_step(client, world, alice):
         accepted_at=lead.received_at + dt.timedelta(minutes=2),
     )
     html = as_(client, alice).get(f"/leads/{lead.pk}/").content.decode()
-    assert (
-        "Assigned 0.2 s · Alert sent 0.4 s · Alert delivered 3.0 s · Accepted 2 min" in html
-    )
+    assert "Assigned 0.2 s · Alert sent 0.4 s · Alert delivered 3.0 s · Accepted 2 min" in html
