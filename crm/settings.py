@@ -406,5 +406,7 @@ TWILIO_TIMEOUT_SECONDS: float = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0
 ALERT_MAX_ATTEMPTS: int = env.int("ALERT_MAX_ATTEMPTS", default=5)
 ALERT_RETRY_BASE_SECONDS: float = env.float("ALERT_RETRY_BASE_SECONDS", default=20.0)
 ALERT_RETRY_WINDOW_SECONDS: float = env.float("ALERT_RETRY_WINDOW_SECONDS", default=15 * 60.0)
+# An agent who has not accepted a lead is reminded this long before its deadline (0: never).
+ALERT_REMINDER_SECONDS: int = env.int("ALERT_REMINDER_SECONDS", default=120)
 # Leads from these sources are hot: their SMS goes out even in an agent's quiet hours.
 ALERT_HOT_SOURCES: list[str] = env.list("ALERT_HOT_SOURCES", default=["zillow", "realtor"])

@@ -179,7 +179,8 @@ def backoff(attempt: int) -> dt.timedelta:
 
 def _moot(delivery: Delivery, lead: Lead) -> str:
     """Why the alert no longer needs sending ("" if it still does)."""
-    if delivery.kind == Delivery.Kind.ASSIGNED and lead.assigned_agent_id != delivery.agent_id:
+    mine = (Delivery.Kind.ASSIGNED, Delivery.Kind.REMINDER)
+    if delivery.kind in mine and lead.assigned_agent_id != delivery.agent_id:
         return "the lead went to someone else"
     if delivery.kind == Delivery.Kind.OFFERED and lead.assigned_agent_id is not None:
         return "the lead was claimed"
@@ -305,10 +306,38 @@ def _fall_back(delivery: Delivery) -> Delivery | None:
     return None
 
 
+def alerts_remind(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Remind each agent whose assigned lead is still not accepted when its deadline is
+    ``ALERT_REMINDER_SECONDS`` away (0: no reminders). Once per lead, agent and step: the
+    sweeps that find the lead again are answered by the deliveries' unique key."""
+    if settings.ALERT_REMINDER_SECONDS <= 0:
+        return 0
+    now = now or timezone.now()
+    soon = now + dt.timedelta(seconds=settings.ALERT_REMINDER_SECONDS)
+    due = (
+        Lead.objects.filter(
+            assigned_agent__isnull=False,
+            accepted_at__isnull=True,
+            is_test=False,
+            sla_due_at__gt=now,
+            sla_due_at__lte=soon,
+        )
+        .select_related("assigned_agent")
+        .order_by("sla_due_at")[:limit]
+    )
+    count = 0
+    for lead in due:
+        agents = [lead.assigned_agent] if lead.assigned_agent else []
+        count += len(alerts_create(lead=lead, agents=agents, kind=Delivery.Kind.REMINDER))
+    return count
+
+
 def alerts_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Ring for every queued alert whose time has come: retries, the end of quiet hours,
-    and rows whose task was lost or whose worker died (their lease ran out)."""
+    and rows whose task was lost or whose worker died (their lease ran out). Reminders of
+    deadlines coming up are made first."""
     now = now or timezone.now()
+    alerts_remind(now=now)
     due = Delivery.objects.filter(status=Delivery.Status.QUEUED).filter(
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
     )

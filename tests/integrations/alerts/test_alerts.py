@@ -441,3 +441,30 @@ def test_the_worker_that_routes_a_web_form_lead_sends_its_alerts_itself(
     assert [s.form["To"] for s in twilio.sent] == ["+13055550111"]
     assert len(smtp.to(alice.email)) == 1
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+
+
+def test_an_agent_is_reminded_once_before_the_deadline(solo, alice, twilio, run_queue, settings):
+    settings.ALERT_REMINDER_SECONDS = 120
+    lead = capture()
+    run_queue()
+    assert alerts_sweep() == 0  # the deadline is far
+    Lead.objects.filter(pk=lead.pk).update(sla_due_at=timezone.now() + dt.timedelta(seconds=90))
+    alerts_sweep()
+    alerts_sweep()  # a second sweep in the window makes no second reminder
+    run_queue()
+    reminders = Delivery.objects.filter(kind=Delivery.Kind.REMINDER)
+    assert sorted(reminders.values_list("channel", flat=True)) == ["email", "sms"]
+    assert twilio.sent[-1].form["Body"].startswith("Lead waiting for you from Web form: Jane Doe")
+    assert len(twilio.sent) == 2
+
+
+def test_no_reminder_for_an_accepted_lead(solo, alice, twilio, run_queue, settings):
+    from leads.services import lead_accept
+
+    lead = capture()
+    run_queue()
+    lead.refresh_from_db()
+    lead_accept(lead=lead, agent=alice)
+    Lead.objects.filter(pk=lead.pk).update(sla_due_at=timezone.now() + dt.timedelta(seconds=90))
+    alerts_sweep()
+    assert not Delivery.objects.filter(kind=Delivery.Kind.REMINDER).exists()
