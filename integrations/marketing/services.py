@@ -259,7 +259,10 @@ def marketing_push(*, contact_id: int) -> str:
         _settle(state, due_at=None, last_error="")
         return "skipped"
     digest = update_hash(update)
-    if state.error_permanent and update.email == state.email and digest == state.pushed_hash:
+    if state.error_permanent and update.email == state.email and update.status is None:
+        # Refused for good at this address: another try would only be refused again (and
+        # say so on the timeline again). A new address, a person's consent change or an
+        # operator's retry tries again.
         _settle(state, due_at=None)
         return "refused before"
     if digest == state.pushed_hash and not state.error_permanent:
@@ -321,6 +324,7 @@ def _record_failure(
             error_permanent=True,
             pushed_hash=digest,
             email=email,
+            send_status="",  # a person's request the platform refused is not sent again
         )
         Activity.objects.create(
             contact=contact,

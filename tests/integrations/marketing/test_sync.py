@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from integrations.marketing.services import (
     marketing_consent_set,
+    marketing_mark,
     marketing_push,
     marketing_retry,
     marketing_sweep,
@@ -172,6 +173,12 @@ def test_a_refusal_for_good_is_recorded_on_the_contact_and_not_retried(mailchimp
     ).exists()
     assert marketing_sweep() == 0
 
+    Contact.objects.filter(pk=lead.contact_id).update(first_name="Danielle")
+    marketing_mark(contact_id=lead.contact_id, fields=["first_name"])  # a later change
+    run_queue()
+    assert len(mailchimp.requests_to("PUT")) == 1  # not tried again at the same address
+    assert Activity.objects.filter(contact=lead.contact, summary__contains="refused").count() == 1
+
 
 def test_a_failure_that_passes_is_retried_by_the_sweeper(settings, mailchimp, team, run_queue):
     settings.MARKETING_RETRY_BASE_SECONDS = 0.01
@@ -256,8 +263,6 @@ def test_an_accepted_lead_moves_the_stage(mailchimp, beach, alice, run_queue):
 
 def test_a_push_delay_waits_in_the_worker_and_gathers_the_changes(settings, mailchimp, team):
     import time
-
-    from integrations.marketing.services import marketing_mark
 
     settings.MARKETING_PUSH_DELAY_SECONDS = 0.3
     lead = capture(team)
