@@ -765,19 +765,29 @@ def marketing_full_sync(*, run_id: int, wait_seconds: float = 50.0, poll: float 
     return run
 
 
-def marketing_runs_poll() -> int:
-    """Follow every full sync still running (the scheduled task); returns how many."""
+def marketing_runs_poll(*, now: dt.datetime | None = None) -> int:
+    """Follow every full sync still running (the scheduled task); returns how many.
+
+    A run whose batches were never handed over a minute after it started (its task lost
+    with a broker restart) is rung for again: the task claims the run, so twice sends once.
+    """
     backend = active_backend()
     if backend is None:
         return 0
-    runs = list(
-        SyncRun.objects.filter(kind=SyncRun.Kind.FULL, status=SyncRun.Status.RUNNING).filter(
-            submitted_at__isnull=False
-        )
+    now = now or timezone.now()
+    running = SyncRun.objects.filter(kind=SyncRun.Kind.FULL, status=SyncRun.Status.RUNNING)
+    lost = list(
+        running.filter(
+            submitted_at__isnull=True, started_at__lt=now - dt.timedelta(minutes=1)
+        ).values_list("pk", flat=True)
     )
+    with transaction.atomic():
+        for run_id in lost:
+            enqueue_on_commit(FULL_SYNC_TASK, run_id, task_name=f"marketing-full-{run_id}-again")
+    runs = list(running.filter(submitted_at__isnull=False))
     for run in runs:
         try:
             marketing_full_sync_poll(run=run, backend=backend)
         except MarketingError as exc:
             logger.warning("could not read the progress of sync run %s: %s", run.pk, exc)
-    return len(runs)
+    return len(runs) + len(lost)
