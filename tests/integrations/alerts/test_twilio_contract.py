@@ -9,7 +9,10 @@ for Node 20). Without Node the test is skipped, except in CI, where it fails.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -46,33 +49,37 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def prism() -> Iterator[str]:
+def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     npx = shutil.which("npx")
     if npx is None:
         if IN_CI:
             pytest.fail("CI=true but npx (Node.js) is missing: the Twilio contract test needs it")
         pytest.skip("needs Node.js (npx) for the Prism mock of Twilio's API")
     port = _free_port()
-    process = subprocess.Popen(
-        [npx, "--yes", PRISM, "mock", "-h", "127.0.0.1", "-p", str(port), str(SPEC)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path_factory.mktemp("prism") / "prism.log"
+    with log.open("w") as output:  # a file, not a pipe nobody reads that Prism's log could fill
+        process = subprocess.Popen(
+            [npx, "--yes", PRISM, "mock", "-h", "127.0.0.1", "-p", str(port), str(SPEC)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # npx starts Prism as a child: stop the whole group
+        )
     deadline = time.monotonic() + 180  # a first run downloads Prism
     try:
         while not _listening(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"Prism did not start: {output[-2000:]}")
+                pytest.fail(f"Prism did not start: {log.read_text()[-2000:]}")
             time.sleep(0.25)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @pytest.fixture
