@@ -9,6 +9,7 @@ the caller whether trying again can help (``permanent``) and whether the fault i
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -139,30 +140,30 @@ def alert_facts(delivery: Delivery) -> AlertFacts:
     )
 
 
-class Channel:
-    """One way of reaching an agent. Subclasses set ``key`` and implement the three methods."""
+class Channel(ABC):
+    """One way of reaching an agent. Subclasses set ``key`` and implement every method."""
 
     key: str = ""
 
+    @abstractmethod
     def configured(self) -> bool:
         """Whether the settings this channel needs are all there."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reachable(self, agent: Agent) -> str:
         """Where this channel can reach ``agent``, whether or not they turned it off; ""
         when it cannot (no number, opted out, known broken)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def address(self, agent: Agent) -> str:
         """Where this channel reaches ``agent`` for an alert, or "" when they turned it off
         or it cannot reach them."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send(self, delivery: Delivery, facts: AlertFacts) -> SendResult:
         """Send the alert; raise ``DeliveryError`` when it was not accepted."""
-        raise NotImplementedError
 
+    @abstractmethod
     def flag_broken(self, agent: Agent, error: DeliveryError) -> None:
         """Record on the agent that this channel's address is refused for good, when
         ``error`` (a permanent one) says the address, not the message, is the problem."""
-        raise NotImplementedError
