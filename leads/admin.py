@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template import RequestContext, Template
@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
 
+from . import signals
 from .forms import TestLeadForm
 from .models import (
     Activity,
@@ -114,6 +115,9 @@ class ConsentInline(admin.TabularInline):
         return False
 
 
+ANNOUNCED_CONTACT_FIELDS = ("first_name", "last_name", "email", "phone")
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["__str__", "email", "phone", "marketing_status", "created_at"]
@@ -121,6 +125,20 @@ class ContactAdmin(admin.ModelAdmin):
     search_fields = ["first_name", "last_name", "emails__email", "phones__phone"]
     inlines = [ContactEmailInline, ContactPhoneInline, ConsentInline]
     date_hierarchy = "created_at"
+    # Set by the marketing sync and by a person's recorded consent change, never by hand here.
+    readonly_fields = ["marketing_status"]
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        """Save, and announce an edit of the person's details like any other change to the
+        contact (the marketing list and webhook subscribers hear of it)."""
+        super().save_model(request, obj, form, change)
+        fields = [name for name in form.changed_data if name in ANNOUNCED_CONTACT_FIELDS]
+        if change and fields:
+            transaction.on_commit(
+                lambda: signals.contact_changed.send(
+                    sender=Contact, contact=obj, fields=fields, origin="admin"
+                )
+            )
 
 
 class ActivityInline(admin.TabularInline):
