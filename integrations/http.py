@@ -54,8 +54,12 @@ def request(
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     retries: int = 2,
     backoff: float = 0.5,
+    follow_redirects: bool = False,
 ) -> requests.Response:
     """Send a request and return the 2xx/3xx response.
+
+    Redirects are not followed unless asked: a host we checked (Amazon's certificate host, a
+    webhook receiver) must not send us somewhere we did not check. A 3xx is returned as it is.
 
     Connection errors, timeouts, 429 and 5xx are retried ``retries`` times with exponential
     backoff (honouring a short ``Retry-After``); then, like any 4xx, they raise ``HttpError``
@@ -69,7 +73,7 @@ def request(
         try:
             response = _session.request(
                 method, url, params=params, json=json, data=data, headers=headers, auth=auth,
-                timeout=timeout,
+                timeout=timeout, allow_redirects=follow_redirects,
             )  # fmt: skip
         except (requests.ConnectionError, requests.Timeout) as exc:
             logger.warning("%s %s: %s (attempt %d)", method, host, type(exc).__name__, attempt)

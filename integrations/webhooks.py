@@ -270,8 +270,8 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
             retries=0,
         )
         status_code, excerpt = response.status_code, response.text[:EXCERPT]
-        if response.history:
-            error = f"redirected ({response.history[0].status_code}); answer 2xx at the URL itself"
+        if 300 <= status_code < 400:
+            error = f"redirected ({status_code}); answer 2xx at the URL itself"
         elif not 200 <= status_code < 300:
             error = f"answered {status_code}; a 2xx is expected"
     except UnsafeDestination as exc:

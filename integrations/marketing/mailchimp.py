@@ -259,7 +259,8 @@ class MailchimpBackend(MarketingBackend):
         The archive is on Mailchimp's storage, not the API: no key is sent there.
         """
         try:
-            response = http.request("GET", url, timeout=(3.05, 120.0))
+            # Storage may redirect a download; nothing secret is sent there.
+            response = http.request("GET", url, timeout=(3.05, 120.0), follow_redirects=True)
         except http.HttpError as exc:
             raise MarketingError(str(exc), kind=ErrorKind.RETRY, status=exc.status) from exc
         failures: list[BatchOutcome] = []
