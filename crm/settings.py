@@ -135,7 +135,8 @@ else:
 # anything left unfinished, so the broker may lose a task without losing a lead.
 # ``timeout`` < ``retry`` or the ORM broker hands a running task out a second time.
 Q_CLUSTER: dict[str, Any] = {
-    "name": "leadline",
+    # The queue's name in the broker: one per deployment sharing a Redis database.
+    "name": env.str("Q_CLUSTER_NAME", default="leadline"),
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": 60,
     "retry": 90,

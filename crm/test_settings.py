@@ -13,9 +13,15 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijk
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ["WEBFORM_MIN_FILL_SECONDS"] = "0"
+# A queue (and, on Redis, cache keys) of this run's own, so that two test runs sharing one
+# Redis database do not take each other's tasks or clear each other's counters. Workers a
+# test starts inherit it from the environment.
+os.environ.setdefault("Q_CLUSTER_NAME", f"leadline-test-{os.getpid()}")
 
 from crm.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
 WHITENOISE_AUTOREFRESH = True  # serve from the app folders; no collectstatic before tests
 WHITENOISE_USE_FINDERS = True
+if REDIS_URL:  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = os.environ["Q_CLUSTER_NAME"]  # noqa: F405

@@ -89,9 +89,22 @@ def web_form(team: Team) -> WebForm:
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
     """Each test starts with an empty cache (rate-limit counters live there, also in Redis)."""
-    cache.clear()
+    _clear_cache()
     yield
-    cache.clear()
+    _clear_cache()
+
+
+def _clear_cache() -> None:
+    """Clear this run's cache; on Redis only its own keys (``clear()`` would empty the whole
+    database, under another test run sharing it)."""
+    prefix = settings.CACHES["default"].get("KEY_PREFIX")
+    if not settings.REDIS_URL or not prefix:
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
