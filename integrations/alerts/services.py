@@ -23,13 +23,13 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from integrations.models import Delivery
 from integrations.queue import enqueue_on_commit
 from leads import services as leads_services
-from leads.models import Agent, Lead, from_short_code
+from leads.models import Agent, Lead, LeadOffer, from_short_code
 
 from . import CHANNELS
 from .base import DeliveryError, SendResult, alert_facts
@@ -332,11 +332,69 @@ def alerts_remind(*, now: dt.datetime | None = None, limit: int = 200) -> int:
     return count
 
 
+# An assignment or offer this old with no alert row lost its alerts (the process died between
+# the routing commit and the rows); younger ones may still be on their way.
+MISSING_AFTER = dt.timedelta(seconds=30)
+
+
+def alerts_recover(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Make the alerts of assignments and offers that have none: the routing committed but
+    the process died before writing their rows. Looks back ``ALERT_RETRY_WINDOW_SECONDS``;
+    the deliveries' unique key keeps it from making any alert twice."""
+    now = now or timezone.now()
+    since = now - dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
+    settled = now - MISSING_AFTER
+    no_alert = ~Exists(
+        Delivery.objects.filter(
+            lead=OuterRef("pk"), agent=OuterRef("assigned_agent"), kind=Delivery.Kind.ASSIGNED,
+            step=OuterRef("escalation_step"),
+        )
+    )  # fmt: skip
+    assigned = (
+        Lead.objects.filter(
+            no_alert,
+            assigned_at__gte=since,
+            assigned_at__lte=settled,
+            accepted_at__isnull=True,
+            is_test=False,
+            assigned_agent__isnull=False,
+        )
+        .select_related("assigned_agent")
+        .order_by("assigned_at")[:limit]
+    )
+    made = 0
+    for lead in assigned:
+        agents = [lead.assigned_agent] if lead.assigned_agent else []
+        made += len(alerts_create(lead=lead, agents=agents, kind=Delivery.Kind.ASSIGNED))
+    offers = (
+        LeadOffer.objects.filter(
+            ~Exists(
+                Delivery.objects.filter(
+                    lead=OuterRef("lead"), agent=OuterRef("agent"), kind=Delivery.Kind.OFFERED
+                )
+            ),
+            status=LeadOffer.Status.OPEN,
+            offered_at__gte=since,
+            offered_at__lte=settled,
+            lead__assigned_agent__isnull=True,
+            lead__is_test=False,
+        )
+        .select_related("lead", "agent")
+        .order_by("offered_at")[:limit]
+    )
+    for offer in offers:
+        made += len(
+            alerts_create(lead=offer.lead, agents=[offer.agent], kind=Delivery.Kind.OFFERED)
+        )
+    return made
+
+
 def alerts_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Ring for every queued alert whose time has come: retries, the end of quiet hours,
-    and rows whose task was lost or whose worker died (their lease ran out). Reminders of
-    deadlines coming up are made first."""
+    and rows whose task was lost or whose worker died (their lease ran out). Alerts lost
+    before their rows were written, and reminders of deadlines coming up, are made first."""
     now = now or timezone.now()
+    alerts_recover(now=now)
     alerts_remind(now=now)
     due = Delivery.objects.filter(status=Delivery.Status.QUEUED).filter(
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.utils import timezone
+from django_q.brokers import get_broker
 
 from integrations.alerts.services import alert_send, alerts_create, alerts_sweep, in_quiet_hours
 from integrations.alerts.sms import compose, is_gsm
@@ -18,6 +19,7 @@ from integrations.models import Delivery
 from leads.data import LeadData
 from leads.models import Agent, Lead, Territory
 from leads.services import lead_capture, leads_escalate
+from tests.conftest import _commit_callbacks
 
 from .conftest import ACCOUNT_SID, FROM_NUMBER
 
@@ -200,17 +202,10 @@ def test_two_workers_rung_for_one_alert_send_it_once(solo, twilio, run_queue):
     assert len(twilio.sent) == 2  # the first send, and this one
 
 
-def test_the_sweeper_sends_an_alert_whose_task_was_lost(solo, twilio, run_queue, settings):
+def test_the_sweeper_sends_an_alert_whose_task_was_lost(solo, twilio, run_queue):
     capture()
-    _ = run_queue  # the send tasks are never run: they were lost
-    from django_q.brokers import get_broker
-
-    broker = get_broker()
-    broker.purge_queue()
-    from tests.conftest import _commit_callbacks
-
-    _commit_callbacks()
-    broker.purge_queue()
+    _commit_callbacks()  # the alert rows are written and their tasks rung...
+    get_broker().purge_queue()  # ...and the tasks lost
     assert not twilio.sent
     assert alerts_sweep() == 2
     run_queue()
@@ -468,3 +463,42 @@ def test_no_reminder_for_an_accepted_lead(solo, alice, twilio, run_queue, settin
     Lead.objects.filter(pk=lead.pk).update(sla_due_at=timezone.now() + dt.timedelta(seconds=90))
     alerts_sweep()
     assert not Delivery.objects.filter(kind=Delivery.Kind.REMINDER).exists()
+
+
+def test_alerts_lost_before_their_rows_were_written_are_made_by_the_sweeper(
+    solo, alice, twilio, run_queue
+):
+    """The routing committed, then the process died before the alert rows: the sweeper
+    finds the assignment without alerts and makes them, once."""
+    lead = capture()
+    _commit_callbacks()
+    Delivery.objects.all().delete()  # as if never written
+    get_broker().purge_queue()
+    assert alerts_sweep() == 0  # too recent: its alerts may still be on their way
+    Lead.objects.filter(pk=lead.pk).update(assigned_at=timezone.now() - dt.timedelta(minutes=1))
+    alerts_sweep()
+    alerts_sweep()
+    run_queue()
+    assert sorted(Delivery.objects.values_list("channel", "status")) == [
+        ("email", "sent"),
+        ("sms", "sent"),
+    ]
+    assert len(twilio.sent) == 1
+
+
+def test_lost_offer_alerts_are_made_by_the_sweeper(team, alice, bob, twilio, run_queue):
+    from leads.models import LeadOffer, RoutingRule
+
+    territory = Territory.objects.create(team=team, name="Shores", zip_codes=["33138"])
+    territory.agents.set([alice, bob])
+    RoutingRule.objects.filter(territory=territory).update(mode=RoutingRule.Mode.FIRST_TO_CLAIM)
+    capture("33138")
+    _commit_callbacks()
+    Delivery.objects.all().delete()  # as if never written
+    get_broker().purge_queue()
+    LeadOffer.objects.update(offered_at=timezone.now() - dt.timedelta(minutes=1))
+    alerts_sweep()
+    run_queue()
+    offered = Delivery.objects.filter(kind=Delivery.Kind.OFFERED, channel="sms")
+    assert {d.agent for d in offered} == {alice, bob}
+    assert len(twilio.sent) == 2
