@@ -353,6 +353,9 @@ def alerts_recover(*, now: dt.datetime | None = None, limit: int = 200) -> int:
     assigned = (
         Lead.objects.filter(
             no_alert,
+            # A lead waiting to be accepted has a deadline after its assignment: this finds
+            # them through the deadline's index, not by reading every lead.
+            sla_due_at__gte=since,
             assigned_at__gte=since,
             assigned_at__lte=settled,
             accepted_at__isnull=True,
