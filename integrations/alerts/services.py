@@ -23,7 +23,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import Delivery
@@ -33,6 +33,7 @@ from leads.models import Agent, Lead, LeadOffer, from_short_code
 
 from . import CHANNELS
 from .base import DeliveryError, SendResult, alert_facts
+from .sms import CONFIGURATION_CODES, RETRY_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,10 @@ def alerts_create(
             due = now
             if channel.key == Delivery.Channel.SMS and quiet_until and not is_hot(lead):
                 due = quiet_until
-            delivery = _make(lead, agent, channel.key, kind, to, due, ring=not _inline.get())
+            delivery = _make(
+                lead.pk, lead.escalation_step, agent, channel.key, kind, to, due,
+                ring=not _inline.get(),
+            )  # fmt: skip
             if delivery is not None:
                 made.append(delivery)
     if _inline.get():
@@ -149,16 +153,16 @@ def _send_now(deliveries: list[Delivery]) -> None:
 
 
 def _make(
-    lead: Lead, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
+    lead_id: int, step: int, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
     fallback_for: Delivery | None = None, ring: bool = True,
 ) -> Delivery | None:  # fmt: skip
-    """Insert the row unless it exists; ring for it after commit when it is due now (and
-    ``ring``)."""
+    """Insert the row for the lead's escalation ``step`` unless it exists; ring for it after
+    commit when it is due now (and ``ring``)."""
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(
-                lead=lead, agent=agent, channel=channel, kind=kind, step=lead.escalation_step,
-                to=to, next_attempt_at=due, fallback_for=fallback_for,
+                lead_id=lead_id, agent=agent, channel=channel, kind=kind, step=step, to=to,
+                next_attempt_at=due, fallback_for=fallback_for,
             )  # fmt: skip
     except IntegrityError:
         return None
@@ -296,11 +300,10 @@ def _fall_back(delivery: Delivery) -> Delivery | None:
         to = channel.reachable(agent)
         if not to:
             continue
-        lead = Lead.objects.get(pk=delivery.lead_id)
-        lead.escalation_step = delivery.step
         made = _make(
-            lead, agent, channel.key, delivery.kind, to, timezone.now(), fallback_for=delivery
-        )
+            delivery.lead_id, delivery.step, agent, channel.key, delivery.kind, to,
+            timezone.now(), fallback_for=delivery,
+        )  # fmt: skip
         if made is not None:
             return made
     return None
@@ -314,22 +317,24 @@ def alerts_remind(*, now: dt.datetime | None = None, limit: int = 200) -> int:
         return 0
     now = now or timezone.now()
     soon = now + dt.timedelta(seconds=settings.ALERT_REMINDER_SECONDS)
-    due = (
-        Lead.objects.filter(
-            assigned_agent__isnull=False,
-            accepted_at__isnull=True,
-            is_test=False,
-            sla_due_at__gt=now,
-            sla_due_at__lte=soon,
-        )
-        .select_related("assigned_agent")
-        .order_by("sla_due_at")[:limit]
-    )
-    count = 0
-    for lead in due:
+    due = _awaiting_acceptance().filter(sla_due_at__gt=now, sla_due_at__lte=soon)
+    return _alert_assignees(due.order_by("sla_due_at")[:limit], Delivery.Kind.REMINDER)
+
+
+def _awaiting_acceptance() -> QuerySet[Lead]:
+    """Leads assigned to an agent who has not accepted them yet (test leads aside)."""
+    return Lead.objects.filter(
+        assigned_agent__isnull=False, accepted_at__isnull=True, is_test=False
+    ).select_related("assigned_agent")
+
+
+def _alert_assignees(leads: Iterable[Lead], kind: str) -> int:
+    """Alert each lead's assigned agent; the number of alerts made."""
+    made = 0
+    for lead in leads:
         agents = [lead.assigned_agent] if lead.assigned_agent else []
-        count += len(alerts_create(lead=lead, agents=agents, kind=Delivery.Kind.REMINDER))
-    return count
+        made += len(alerts_create(lead=lead, agents=agents, kind=kind))
+    return made
 
 
 # An assignment or offer this old with no alert row lost its alerts (the process died between
@@ -350,25 +355,15 @@ def alerts_recover(*, now: dt.datetime | None = None, limit: int = 200) -> int:
             step=OuterRef("escalation_step"),
         )
     )  # fmt: skip
-    assigned = (
-        Lead.objects.filter(
-            no_alert,
-            # A lead waiting to be accepted has a deadline after its assignment: this finds
-            # them through the deadline's index, not by reading every lead.
-            sla_due_at__gte=since,
-            assigned_at__gte=since,
-            assigned_at__lte=settled,
-            accepted_at__isnull=True,
-            is_test=False,
-            assigned_agent__isnull=False,
-        )
-        .select_related("assigned_agent")
-        .order_by("assigned_at")[:limit]
+    assigned = _awaiting_acceptance().filter(
+        no_alert,
+        # A lead waiting to be accepted has a deadline after its assignment: this finds them
+        # through the deadline's index, not by reading every lead.
+        sla_due_at__gte=since,
+        assigned_at__gte=since,
+        assigned_at__lte=settled,
     )
-    made = 0
-    for lead in assigned:
-        agents = [lead.assigned_agent] if lead.assigned_agent else []
-        made += len(alerts_create(lead=lead, agents=agents, kind=Delivery.Kind.ASSIGNED))
+    made = _alert_assignees(assigned.order_by("assigned_at")[:limit], Delivery.Kind.ASSIGNED)
     offers = (
         LeadOffer.objects.filter(
             ~Exists(
@@ -465,8 +460,6 @@ def status_callback(params: Mapping[str, str]) -> Delivery | None:
 
 def _failed_on_the_way(delivery: Delivery, code: str, status: str) -> None:
     """The carrier could not deliver: send again if the code says it may pass later."""
-    from .sms import CONFIGURATION_CODES, RETRY_CODES
-
     number = int(code) if code.isdigit() else None
     error = DeliveryError(
         f"Twilio {code or '?'}: {status}",
