@@ -23,18 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import http.client
 import json
 import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,17 +40,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.cpu import Meter, Usage  # noqa: E402
 from bench.loadgen import Run, fixed_rate, flat_out, percentile  # noqa: E402
+from bench.servers import (  # noqa: E402
+    HOST,
+    Child,
+    SetupError,
+    http_get,
+    machine_line,
+    port_in_use,
+    wait_healthy,
+    with_cpus,
+)
 
-HOST = "127.0.0.1"
 FORM_KEY = "bench-form"
 TERRITORY_ZIPS = ["33139", "33140"]
 OTHER_ZIP = "33101"  # covered by no territory: the lead stays in the team's pool
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class SetupError(Exception):
-    """The benchmark could not start (port taken, server not healthy, worker silent)."""
+DATABASE = "PostgreSQL"  # the party our database's backends count for
 
 
 # --- Configuration ----------------------------------------------------------------------
@@ -139,56 +142,6 @@ def server_env(args: argparse.Namespace, redis: bool) -> dict[str, str]:
 # --- Processes we start -----------------------------------------------------------------
 
 
-class Child:
-    """A process this benchmark started, in a process group of its own."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM (a graceful stop), SIGKILL to its group after ``grace`` seconds, and
-        SIGKILL to anything of its group that outlived it."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)  # still our group: its leader is unreaped
-                self.proc.wait()
-        for pid in _group_members(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-    def tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for pid, stat in _proc_stats().items():
-        if int(stat[2]) == pgid:
-            members.append(pid)
-    return members
-
-
-def _with_cpus(argv: list[str], cpus: str | None) -> list[str]:
-    return ["taskset", "-c", cpus, *argv] if cpus else argv
-
-
 def start_gunicorn(args: argparse.Namespace, env: dict[str, str], logs: Path) -> Child:
     argv = [
         str(ROOT / ".venv/bin/gunicorn"), "crm.wsgi:application",
@@ -201,46 +154,12 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str], logs: Path) ->
         "--log-level", "warning",
         "--no-control-socket",
     ]  # fmt: skip
-    return Child("gunicorn", _with_cpus(argv, args.server_cpus), env, logs / "gunicorn.log")
+    return Child("gunicorn", with_cpus(argv, args.server_cpus), env, logs / "gunicorn.log")
 
 
 def start_qcluster(args: argparse.Namespace, env: dict[str, str], logs: Path) -> Child:
     argv = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
-    return Child("qcluster", _with_cpus(argv, args.worker_cpus), env, logs / "qcluster.log")
-
-
-def port_in_use(port: int) -> bool:
-    with contextlib.closing(__import__("socket").socket()) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    connection = http.client.HTTPConnection(HOST, port, timeout=5)
-    try:
-        connection.request("GET", path)
-        reply = connection.getresponse()
-        return reply.status, reply.read().decode("utf-8", errors="replace")
-    finally:
-        connection.close()
-
-
-def wait_healthy(port: int, server: Child, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if not server.alive():
-            raise SetupError(f"gunicorn exited:\n{server.tail()}")
-        try:
-            status, body = http_get(port, "/healthz")
-        except OSError as exc:
-            last = str(exc)
-        else:
-            if status == 200:
-                return
-            last = f"{status} {body[:200]}"
-        time.sleep(0.2)
-    raise SetupError(f"gunicorn not healthy after {timeout:.0f} s ({last}):\n{server.tail()}")
+    return Child("qcluster", with_cpus(argv, args.worker_cpus), env, logs / "qcluster.log")
 
 
 def form_token(port: int) -> str:
@@ -332,90 +251,6 @@ def failed_events() -> int:
     return InboundEvent.objects.filter(status=InboundEvent.Status.FAILED).count()
 
 
-# --- CPU accounting ---------------------------------------------------------------------
-
-
-def _proc_stats() -> dict[int, list[str]]:
-    """``pid -> fields of /proc/<pid>/stat after the command name`` (state is index 0)."""
-    stats = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        stats[int(entry.name)] = raw.rpartition(")")[2].split()
-    return stats
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace")
-
-
-def _machine_busy() -> float:
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / CLK_TCK
-
-
-@dataclass
-class CpuSnapshot:
-    at: float
-    machine: float
-    per_pid: dict[int, tuple[str, float]]
-
-
-def cpu_snapshot(database: str, children: dict[str, Child]) -> CpuSnapshot:
-    """CPU seconds used so far by each party: our server, our worker, PostgreSQL's backends
-    for our database, PostgreSQL's background processes, and this load generator."""
-    stats = _proc_stats()
-    parents = {pid: int(fields[1]) for pid, fields in stats.items()}
-    roots = {child.pid: name for name, child in children.items()}
-
-    def owner(pid: int) -> str | None:
-        seen = 0
-        while pid > 1 and seen < 64:
-            if pid in roots:
-                return roots[pid]
-            pid = parents.get(pid, 0)
-            seen += 1
-        return None
-
-    per_pid: dict[int, tuple[str, float]] = {}
-    for pid, fields in stats.items():
-        seconds = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        if pid == os.getpid():
-            per_pid[pid] = ("load generator", seconds)
-            continue
-        name = owner(pid)
-        if name is None:
-            command = _cmdline(pid)
-            if not command.startswith("postgres") and "bin/postgres" not in command:
-                continue
-            if f" {database} " in command:
-                name = "postgres (bench db)"
-            elif "(" in command or "[local]" in command:
-                continue  # another database's client: someone else's work
-            else:
-                name = "postgres (background)"
-        per_pid[pid] = (name, seconds)
-    return CpuSnapshot(time.monotonic(), _machine_busy(), per_pid)
-
-
-def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
-    used: defaultdict[str, float] = defaultdict(float)
-    for pid, (name, seconds) in after.per_pid.items():
-        used[name] += seconds - before.per_pid.get(pid, (name, 0.0))[1]
-    used["machine (all processes)"] = after.machine - before.machine
-    used["wall"] = after.at - before.at
-    return dict(used)
-
-
 # --- Phases -----------------------------------------------------------------------------
 
 
@@ -424,8 +259,8 @@ class Phase:
     broker: str
     name: str
     run: Run
-    cpu: dict[str, float]  # CPU seconds while posting
-    drain_cpu: dict[str, float] = field(default_factory=dict)  # ... while waiting for leads
+    cpu: Usage  # CPU while posting
+    drain_cpu: Usage | None = None  # ... while waiting for the leads
     accepted: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     leads: int = 0
@@ -469,8 +304,9 @@ def measure(
     accepted = [s for s in run.samples if s.status == 201]
     phase.accepted = len(accepted)
     phase.statuses = Counter(s.status for s in run.samples)
-    phase.errors = sorted({s.body.decode(errors="replace")[:200] for s in run.samples
-                           if s.status not in (200, 201)})[:5]  # fmt: skip
+    phase.errors = sorted(
+        {s.error or s.body.decode(errors="replace")[:200] for s in run.samples if s.status != 201}
+    )[:5]
     started = time.monotonic()
     phase.leads = wait_for_leads(prefix, phase.accepted, drain_timeout, qcluster)
     phase.lead_wait = time.monotonic() - started
@@ -504,14 +340,16 @@ def run_phase(
     logs: Path,
     children: dict[str, Child],
 ) -> Phase:
-    before = cpu_snapshot(args.database, children)
-    run: Run = asyncio.run(load)
-    after = cpu_snapshot(args.database, children)
-    phase = Phase(broker, name, run, cpu_used(before, after))
-    if "qcluster" not in children:
-        children["qcluster"] = start_qcluster(args, env, logs)
-    measure(phase, f"{FORM_KEY}:{tag}-", args.drain_timeout, children["qcluster"])
-    phase.drain_cpu = cpu_used(after, cpu_snapshot(args.database, children))
+    sessions = {name: child.pid for name, child in children.items()}
+    with Meter(sessions, {args.database: DATABASE}) as meter:
+        run: Run = asyncio.run(load)
+        posting = meter.read()
+        phase = Phase(broker, name, run, posting)
+        if "qcluster" not in children:
+            children["qcluster"] = start_qcluster(args, env, logs)
+            meter.add("qcluster", children["qcluster"].pid)
+        measure(phase, f"{FORM_KEY}:{tag}-", args.drain_timeout, children["qcluster"])
+        phase.drain_cpu = meter.read().since(posting)
     if args.no_worker_during_load:
         children.pop("qcluster").stop()
     return phase
@@ -582,7 +420,6 @@ def print_phase(phase: Phase, flush: bool = False) -> None:
     latencies = [s.latency for s in run.samples if s.status == 201]
     rate = phase.accepted / run.elapsed if run.elapsed else 0.0
     cpu = phase.cpu
-    wall = cpu.get("wall", 0.0) or 1.0
     print(f"\n[{phase.broker}] {phase.name}")
     print(
         f"  sent {len(run.samples)} (unsent {run.unsent}) in {run.elapsed:.1f} s; "
@@ -603,17 +440,13 @@ def print_phase(phase: Phase, flush: bool = False) -> None:
         f"(backlog drained at {phase.drain_rate:.0f} leads/s); "
         f"failed events so far {phase.failed_events}"
     )
-    print(f"  CPU cores busy while posting ({wall:.1f} s): {cpu_line(cpu)}")
-    if phase.drain_cpu.get("wall", 0.0) > 0.5:
-        print(f"  ... while waiting for the leads ({phase.drain_cpu['wall']:.1f} s): "
-              f"{cpu_line(phase.drain_cpu)}")  # fmt: skip
-    worker = cpu.get("qcluster", 0.0) + phase.drain_cpu.get("qcluster", 0.0)
-    server = cpu.get("gunicorn", 0.0)
-    database = sum(
-        c.get(name, 0.0)
-        for c in (cpu, phase.drain_cpu)
-        for name in ("postgres (bench db)", "postgres (background)")
-    )
+    print(f"  CPU cores busy while posting ({cpu.wall:.1f} s): {cpu.cores_line()}")
+    drain = phase.drain_cpu
+    if drain is not None and drain.wall > 0.5:
+        print(f"  ... while waiting for the leads ({drain.wall:.1f} s): {drain.cores_line()}")
+    worker = cpu.of("qcluster") + (drain.of("qcluster") if drain else 0.0)
+    server = cpu.of("gunicorn")
+    database = cpu.of(DATABASE) + (drain.of(DATABASE) if drain else 0.0)
     if phase.accepted and phase.leads:
         print(
             f"  CPU ms: gunicorn {1000 * server / phase.accepted:.2f} per request, "
@@ -624,20 +457,6 @@ def print_phase(phase: Phase, flush: bool = False) -> None:
         print("  error replies: " + " | ".join(phase.errors))
     if flush:
         sys.stdout.flush()
-
-
-def cpu_line(cpu: dict[str, float]) -> str:
-    """Cores busy on average per party, and the rest of the machine (other people's work)."""
-    wall = cpu.get("wall", 0.0) or 1.0
-    machine = cpu.get("machine (all processes)", 0.0)
-    ours = sum(v for k, v in cpu.items() if k not in ("wall", "machine (all processes)"))
-    parts = [
-        f"{name} {seconds / wall:.2f}"
-        for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])
-        if name not in ("wall", "machine (all processes)") and seconds / wall >= 0.005
-    ]
-    parts.append(f"anything else {max(0.0, machine - ours) / wall:.2f}")
-    return f"machine {machine / wall:.2f} = " + ", ".join(parts)
 
 
 def print_summary(phases: list[Phase], args: argparse.Namespace) -> None:
@@ -660,15 +479,6 @@ def print_summary(phases: list[Phase], args: argparse.Namespace) -> None:
         f"{args.gunicorn_threads} thread(s); qcluster: {args.q_workers} worker(s); "
         f"CPUs: server {args.server_cpus or 'any'}, worker {args.worker_cpus or 'any'}, "
         f"load generator {args.client_cpus or 'any'}"
-    )
-
-
-def machine_line() -> str:
-    memory = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    return (
-        f"nproc {os.cpu_count()}, memory {int(memory) / 1024 / 1024:.1f} GiB, "
-        f"load average {' '.join(load)}, Python {sys.version.split()[0]}"
     )
 
 

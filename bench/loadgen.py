@@ -1,7 +1,8 @@
 """A small HTTP/1.1 load generator on asyncio: fixed-rate (open loop) and flat-out (closed loop).
 
 Only the standard library, so its own cost is easy to see and to read. Every request is a
-``POST`` of a ready-made body; the reply's status and body are read in full. The generator
+``POST`` of a ready-made body; the reply's status and body are read in full, however the
+server frames it (``Content-Length``, chunked, or up to the connection's end). The generator
 speaks only to the host and port it is given, and every loop ends by count and by time.
 
 Fixed rate: the send time of request ``i`` is fixed in advance (``start + i / rate``) and its
@@ -27,8 +28,9 @@ class Sample:
     scheduled: float  # time.monotonic()
     sent: float
     done: float
-    status: int  # 0: no reply (connection error or time-out)
+    status: int  # 0: no reply (connection error, time-out or a reply that is not HTTP)
     body: bytes = b""
+    error: str = ""  # why there was no reply
 
     @property
     def latency(self) -> float:
@@ -57,6 +59,101 @@ class Run:
         return self.finished - self.started
 
 
+class ProtocolError(ValueError):
+    """The server's reply is not HTTP/1.x as RFC 9112 frames it."""
+
+
+@dataclass
+class Reply:
+    """One HTTP/1.x reply, read in full."""
+
+    status: int
+    body: bytes
+    close: bool  # the server ends the connection after this reply
+
+
+def _header_tokens(value: bytes) -> list[bytes]:
+    return [token.strip().lower() for token in value.split(b",") if token.strip()]
+
+
+async def read_reply(reader: asyncio.StreamReader, *, bodyless: bool = False) -> Reply:
+    """Read one reply from ``reader`` whatever its framing (RFC 9112 section 6.3).
+
+    Interim 1xx replies are skipped; the body is read by ``Transfer-Encoding: chunked``
+    (extensions and trailers too), by ``Content-Length``, or up to the end of the connection
+    when neither is given. A reply to HEAD (``bodyless``), a 204 and a 304 have no body. A
+    reply that is not HTTP/1.x raises ``ProtocolError``; a connection closed too early raises
+    ``ConnectionError`` or ``asyncio.IncompleteReadError``.
+    """
+    while True:
+        status_line = await reader.readline()
+        if not status_line:
+            raise ConnectionError("the server closed the connection without a reply")
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+        version, status = parts[0], int(parts[1])
+        headers: dict[bytes, list[bytes]] = {}
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n"):
+                break
+            if not line:
+                raise ConnectionError("the server closed the connection inside the headers")
+            name, colon, value = line.partition(b":")
+            if not colon:
+                raise ProtocolError(f"not a header line: {line[:80]!r}")
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+        if 100 <= status < 200 and status != 101:
+            continue  # 100 Continue, 103 Early Hints: the real reply follows
+        break
+    connection = [t for value in headers.get(b"connection", []) for t in _header_tokens(value)]
+    close = b"close" in connection or (version == b"HTTP/1.0" and b"keep-alive" not in connection)
+    codings = [t for value in headers.get(b"transfer-encoding", []) for t in _header_tokens(value)]
+    if bodyless or status in (204, 304) or 100 <= status < 200:
+        body = b""
+    elif codings:
+        if codings[-1] == b"chunked":
+            body = await _read_chunked(reader)
+        else:  # any other last coding: the body runs to the end of the connection
+            body = await reader.read()
+            close = True
+    elif b"content-length" in headers:
+        lengths = {v for value in headers[b"content-length"] for v in _header_tokens(value)}
+        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            raise ProtocolError(f"bad Content-Length: {headers[b'content-length']!r}")
+        body = await reader.readexactly(int(lengths.pop()))
+    else:
+        body = await reader.read()
+        close = True
+    return Reply(status, body, close)
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    chunks = []
+    while True:
+        size_line = await reader.readline()
+        if not size_line:
+            raise ConnectionError("the server closed the connection inside a chunked body")
+        size_text = size_line.split(b";", 1)[0].strip()  # a chunk extension may follow
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise ProtocolError(f"bad chunk size line: {size_line[:80]!r}") from None
+        if size == 0:
+            break
+        chunks.append(await reader.readexactly(size))
+        if await reader.readline() not in (b"\r\n", b"\n"):
+            raise ProtocolError("a chunk does not end with CRLF")
+    while True:  # trailer fields, up to the empty line
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n"):
+            break
+        if not line:
+            raise ConnectionError("the server closed the connection inside the trailers")
+    return b"".join(chunks)
+
+
 class Connection:
     """One keep-alive connection; reopened when the server closes it (gunicorn's sync workers
     close after every reply)."""
@@ -73,26 +170,10 @@ class Connection:
         assert self.reader is not None
         self.writer.write(head + body)
         await self.writer.drain()
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionError("the server closed the connection without a reply")
-        status = int(status_line.split(b" ", 2)[1])
-        length = 0
-        close = False
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value.strip())
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-        reply = await self.reader.readexactly(length) if length else b""
-        if close:
+        reply = await read_reply(self.reader, bodyless=head.startswith(b"HEAD "))
+        if reply.close:
             self.close()
-        return status, reply
+        return reply.status, reply.body
 
     def close(self) -> None:
         if self.writer is not None:
@@ -116,15 +197,15 @@ async def _send(
     body: bytes,
     content_type: str,
     timeout: float,
-) -> tuple[int, bytes, float]:
+) -> tuple[int, bytes, float, str]:
     head = request_head(host, port, path, len(body), content_type)
     sent = time.monotonic()
     try:
         status, reply = await asyncio.wait_for(connection.request(head, body), timeout)
-    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
         connection.close()
-        status, reply = 0, b""
-    return status, reply, sent
+        return 0, b"", sent, f"{type(exc).__name__}: {exc}"[:200]
+    return status, reply, sent, ""
 
 
 async def fixed_rate(
@@ -154,10 +235,11 @@ async def fixed_rate(
     async def one(index: int, scheduled: float) -> None:
         try:
             connection = idle.pop() if idle else Connection(host, port)
-            status, reply, sent = await _send(
+            status, reply, sent, error = await _send(
                 connection, host, port, path, bodies[index], content_type, timeout
             )
-            run.samples.append(Sample(index, scheduled, sent, time.monotonic(), status, reply))
+            done = time.monotonic()
+            run.samples.append(Sample(index, scheduled, sent, done, status, reply, error))
             idle.append(connection)
         finally:
             slots.release()
@@ -213,10 +295,11 @@ async def flat_out(
             index = next_index
             next_index += 1
             scheduled = time.monotonic()
-            status, reply, sent = await _send(
+            status, reply, sent, error = await _send(
                 connection, host, port, path, bodies[index], content_type, timeout
             )
-            run.samples.append(Sample(index, scheduled, sent, time.monotonic(), status, reply))
+            done = time.monotonic()
+            run.samples.append(Sample(index, scheduled, sent, done, status, reply, error))
         connection.close()
 
     run.started = time.monotonic()
