@@ -283,7 +283,7 @@ FACEBOOK_GRAPH_API_URL: str = env.str(
     "FACEBOOK_GRAPH_API_URL", default="https://graph.facebook.com"
 ).rstrip("/")
 # Stored secrets (Facebook Page tokens) are encrypted with these Fernet keys, comma-separated,
-# the first one encrypting (integrations/encryption.py); unset: one key derived from
+# the first one encrypting (integrations/lib/encryption.py); unset: one key derived from
 # SECRET_KEY, so changing SECRET_KEY then means re-entering the tokens.
 FIELD_ENCRYPTION_KEY: list[str] = env.list("FIELD_ENCRYPTION_KEY", default=[])
 

@@ -143,7 +143,7 @@ class WebForm(models.Model):
 class FacebookPage(models.Model):
     """A Facebook Page whose Lead Ads come to us, with the token that reads its leads.
 
-    The Page access token is stored encrypted (:mod:`integrations.encryption`) and never
+    The Page access token is stored encrypted (:mod:`integrations.lib.encryption`) and never
     shown again once saved. A token Facebook rejects (Graph errors 190/102) moves the page to
     ``needs_reauth``: its leads wait, as events, until a new token is saved.
     """
@@ -192,12 +192,12 @@ class FacebookPage(models.Model):
 
     def access_token(self) -> str:
         """The plain token, for a Graph call only; raises ``DecryptionError`` if unreadable."""
-        from .encryption import decrypt
+        from integrations.lib.encryption import decrypt
 
         return decrypt(self.access_token_encrypted) if self.access_token_encrypted else ""
 
     def set_access_token(self, token: str) -> None:
-        from .encryption import encrypt
+        from integrations.lib.encryption import encrypt
 
         self.access_token_encrypted = encrypt(token) if token else ""
 

@@ -13,10 +13,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.lib.queue import enqueue_on_commit
 from leads.services import lead_capture
 
 from .models import InboundEvent
-from .queue import enqueue_on_commit
 from .sources.base import ParseError, RetryLater, get_source
 
 logger = logging.getLogger(__name__)

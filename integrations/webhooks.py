@@ -19,7 +19,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import random
 import socket
 import time
 import uuid
@@ -35,13 +34,14 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from integrations.lib import http
+from integrations.lib.backoff import backoff
+from integrations.lib.queue import enqueue_on_commit
 from leads import signals
 from leads.models import Agent, Contact, Lead
 from leads.serializers import AgentBriefSerializer, ContactSerializer, LeadSerializer
 
-from . import http
 from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from .queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -217,15 +217,6 @@ def check_destination(url: str) -> None:
             raise UnsafeDestination(f"{parts.hostname} resolves to a non-public address.")
 
 
-def backoff(attempt: int) -> dt.timedelta:
-    """The wait after failed attempt number ``attempt`` (1, 2, ...): doubling from
-    ``WEBHOOK_RETRY_BASE_SECONDS`` up to ``WEBHOOK_RETRY_MAX_SECONDS``, with 10% jitter so
-    that many deliveries failing together do not retry together."""
-    base = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 30)
-    seconds = min(base, settings.WEBHOOK_RETRY_MAX_SECONDS)
-    return dt.timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311 - jitter
-
-
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     """Make one attempt at a due delivery; safe to call any number of times.
 
@@ -308,7 +299,14 @@ def _record(
             consecutive_failures=0, failing_since__isnull=True
         ).update(consecutive_failures=0, failing_since=None)
     else:
-        retry_at = now + backoff(delivery.attempts)
+        retry_at = now + dt.timedelta(
+            seconds=backoff(
+                delivery.attempts,
+                base=settings.WEBHOOK_RETRY_BASE_SECONDS,
+                cap=settings.WEBHOOK_RETRY_MAX_SECONDS,
+                jitter=0.1,
+            )
+        )
         gone = status_code == 410
         if gone or retry_at > delivery.retry_until:
             delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None

@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
-import random
 import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -26,8 +25,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from integrations.lib.backoff import backoff
+from integrations.lib.queue import enqueue_on_commit
 from integrations.models import Delivery
-from integrations.queue import enqueue_on_commit
 from leads import services as leads_services
 from leads.models import Agent, Lead, LeadOffer, from_short_code
 
@@ -174,11 +174,12 @@ def _make(
 # --- Sending ------------------------------------------------------------------------------
 
 
-def backoff(attempt: int) -> dt.timedelta:
+def retry_wait(attempt: int) -> dt.timedelta:
     """The wait after failed attempt ``attempt``: doubling from ``ALERT_RETRY_BASE_SECONDS``,
     with jitter (0.5x to 1.5x) so alerts failing together do not retry together."""
-    seconds = settings.ALERT_RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 20)
-    return dt.timedelta(seconds=seconds * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
+    return dt.timedelta(
+        seconds=backoff(attempt, base=settings.ALERT_RETRY_BASE_SECONDS, jitter=0.5)
+    )
 
 
 def _moot(delivery: Delivery, lead: Lead) -> str:
@@ -248,7 +249,7 @@ def _failed(delivery: Delivery, error: DeliveryError) -> None:
     """An attempt failed: retry while it can help, else give up and fall back."""
     now = timezone.now()
     delivery.error_code = error.code
-    wait = backoff(delivery.attempts)
+    wait = retry_wait(delivery.attempts)
     window_ends = delivery.created_at + dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
     if (
         not error.permanent
@@ -475,7 +476,7 @@ def _failed_on_the_way(delivery: Delivery, code: str, status: str) -> None:
         and now < window_ends
     ):
         Delivery.objects.filter(pk=delivery.pk, status=status).update(
-            status=Delivery.Status.QUEUED, next_attempt_at=now + backoff(delivery.attempts),
+            status=Delivery.Status.QUEUED, next_attempt_at=now + retry_wait(delivery.attempts),
             provider_id="", failed_at=None, updated_at=now,
             last_error=f"Attempt {delivery.attempts} ({delivery.provider_id}): {error}",
         )  # fmt: skip

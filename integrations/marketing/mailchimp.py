@@ -1,6 +1,6 @@
 """Mailchimp Marketing API v3: one audience, kept in step with the CRM's contacts.
 
-Every call goes through :func:`integrations.http.request` with HTTP Basic auth (any user
+Every call goes through :func:`integrations.lib.http.request` with HTTP Basic auth (any user
 name, the API key as password), at most ``MAILCHIMP_MAX_CONNECTIONS`` at a time in this
 process (Mailchimp allows 10 concurrent connections per key). Members are addressed by the
 MD5 of the lower-cased email. We send ``status_if_new`` only, never ``status``, unless a person
@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 import requests
 from django.conf import settings
 
-from integrations import http
+from integrations.lib import http
 
 from .base import (
     BatchOutcome,

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,8 +24,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from integrations.lib.backoff import backoff
+from integrations.lib.queue import enqueue_on_commit
 from integrations.models import SyncRun, SyncState
-from integrations.queue import enqueue_on_commit
 from leads import signals
 from leads.models import Activity, Agent, Consent, Contact, ContactEmail, Lead
 from leads.normalize import normalize_email, normalize_phone
@@ -221,10 +221,15 @@ def update_hash(update: MemberUpdate) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def backoff(attempt: int) -> dt.timedelta:
-    base = settings.MARKETING_RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 30)
-    seconds = min(base, settings.MARKETING_RETRY_MAX_SECONDS)
-    return dt.timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311 - jitter
+def retry_wait(attempt: int) -> dt.timedelta:
+    """The wait before pushing again after failed attempt ``attempt``."""
+    seconds = backoff(
+        attempt,
+        base=settings.MARKETING_RETRY_BASE_SECONDS,
+        cap=settings.MARKETING_RETRY_MAX_SECONDS,
+        jitter=0.1,
+    )
+    return dt.timedelta(seconds=seconds)
 
 
 # --- Pushing one contact -------------------------------------------------------------------
@@ -337,7 +342,7 @@ def _record_failure(
     logger.warning("marketing push of contact %s failed (%s): %s", contact.pk, label, exc)
     _settle(
         state,
-        due_at=timezone.now() + backoff(attempts),
+        due_at=timezone.now() + retry_wait(attempts),
         attempts=attempts,
         last_error=f"{exc} ({label})",
     )

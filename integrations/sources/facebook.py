@@ -35,10 +35,11 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from integrations import http
-from integrations.encryption import DecryptionError
+from integrations.lib import http
+from integrations.lib.backoff import backoff
+from integrations.lib.encryption import DecryptionError
+from integrations.lib.queue import enqueue_on_commit
 from integrations.models import FacebookPage, InboundEvent
-from integrations.queue import enqueue_on_commit
 from integrations.sources.base import ParseError, Refused, RetryLater, Source
 from leads.data import ConsentData, LeadData
 from leads.models import Consent, Lead
@@ -541,7 +542,7 @@ def _outcome(event: InboundEvent, page: FacebookPage, exc: GraphError, what: str
     if exc.transient:
         if timezone.now() - event.received_at > RETRY_WINDOW:
             return ParseError(f"Still failing after {RETRY_WINDOW} reading {what}: {exc}")
-        delay = min(RETRY_BASE_SECONDS * 2 ** max(event.attempts - 1, 0), RETRY_MAX_SECONDS)
+        delay = round(backoff(event.attempts, base=RETRY_BASE_SECONDS, cap=RETRY_MAX_SECONDS))
         return RetryLater(f"Reading {what} failed, retrying in {delay} s: {exc}", delay)
     return ParseError(f"Reading {what} failed: {exc}")
 

@@ -35,7 +35,7 @@ from django.core.mail import mail_admins
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from integrations import http
+from integrations.lib import http
 from integrations.models import InboundEvent
 from integrations.sources.base import ParseError, Refused, Source
 from integrations.sources.values import (

@@ -125,7 +125,7 @@ class TestSweepAndReplay:
         def broker_down(*args, **kwargs):
             raise ConnectionError("broker unreachable")
 
-        monkeypatch.setattr("integrations.queue.async_task", broker_down)
+        monkeypatch.setattr("integrations.lib.queue.async_task", broker_down)
         event = store_submission(web_form, "lost-00001")  # stored; the sender is answered
         assert run_queue() == 0  # commits: the enqueue fails and is logged
         monkeypatch.undo()

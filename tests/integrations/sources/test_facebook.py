@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.encryption import DecryptionError
+from integrations.lib.encryption import DecryptionError
 from integrations.models import FacebookPage, InboundEvent
 from integrations.services import events_sweep
 from integrations.sources.facebook import facebook_backfill, facebook_page_set_token

@@ -2,7 +2,7 @@
 
 Amazon signs with a key we do not have, so the tests make their own RSA key and self-signed
 certificate, sign each fixture envelope with it, and serve the certificate at the fixture's
-SigningCertURL by intercepting ``integrations.http.request``, the one seam for outbound HTTP.
+SigningCertURL by intercepting ``integrations.lib.http.request``, the one seam for outbound HTTP.
 The string to sign is built here from AWS's documentation, independently of the code.
 """
 
@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from django.core import mail
 from django.test import Client, override_settings
 
-from integrations import http
+from integrations.lib import http
 from integrations.models import InboundEvent
 from integrations.sources.zillow import sns_url_allowed
 from leads.models import Activity, Lead, RoutingDecision
@@ -68,7 +68,7 @@ def signing_key() -> tuple[rsa.RSAPrivateKey, bytes]:
 
 
 class FakeOutside:
-    """What ``integrations.http.request`` reaches in these tests: Amazon's certificate and
+    """What ``integrations.lib.http.request`` reaches in these tests: Amazon's certificate and
     subscription-confirmation endpoints, answering only the exact URLs they serve."""
 
     def __init__(self, pem: bytes) -> None:

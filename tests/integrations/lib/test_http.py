@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from integrations import http
+from integrations.lib import http
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .backoff import backoff as backoff_seconds
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds
@@ -79,7 +81,7 @@ def request(
             logger.warning("%s %s: %s (attempt %d)", method, host, type(exc).__name__, attempt)
             if attempt > retries:
                 raise HttpError(f"{type(exc).__name__} calling {host}", permanent=False) from exc
-            time.sleep(backoff * 2 ** (attempt - 1))
+            time.sleep(backoff_seconds(attempt, base=backoff))
             continue
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info("%s %s -> %s in %.0f ms", method, host, response.status_code, elapsed_ms)
@@ -87,7 +89,7 @@ def request(
             return response
         transient = response.status_code in TRANSIENT_STATUSES
         if transient and attempt <= retries:
-            time.sleep(_retry_after(response) or backoff * 2 ** (attempt - 1))
+            time.sleep(_retry_after(response) or backoff_seconds(attempt, base=backoff))
             continue
         raise HttpError(
             f"{host} answered {response.status_code}",
