@@ -120,16 +120,22 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and queue ----------------------------------------------------------------------
+# "throttle" keeps the sign-in counters (leads/auth.py), which must hold across web workers:
+# in Redis, or else in a database table (leads.models.CacheEntry, made by migrate).
 REDIS_URL: str = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-        }
-    }
+    _redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    CACHES: dict[str, dict[str, Any]] = {"default": _redis_cache, "throttle": {**_redis_cache}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "throttle": {
+            "BACKEND": "leads.cache.CounterDatabaseCache",
+            "LOCATION": "leadline_cache",
+            # Past this many rows the cache drops rows at random: never for a few attackers.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
+    }
 
 # The queue is only a doorbell (DESIGN.md): the rows are the truth and a sweeper re-rings
 # anything left unfinished, so the broker may lose a task without losing a lead.

@@ -24,4 +24,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast use
 WHITENOISE_AUTOREFRESH = True  # serve from the app folders; no collectstatic before tests
 WHITENOISE_USE_FINDERS = True
 if REDIS_URL:  # noqa: F405
-    CACHES["default"]["KEY_PREFIX"] = os.environ["Q_CLUSTER_NAME"]  # noqa: F405
+    for _cache in CACHES.values():  # noqa: F405
+        _cache["KEY_PREFIX"] = os.environ["Q_CLUSTER_NAME"]

@@ -1,11 +1,13 @@
 """Who may sign in: Google only for existing agents, and password attempts rate limited.
 
-Password sign-ins are throttled in the cache, per client address and per username. A
-per-username limit alone would let anyone lock a real user out by failing on purpose, so a
-browser the user has signed in from before carries a signed "known device" cookie and keeps
-a failure count of its own for that username (OWASP's device-cookie scheme): an attacker's
-failures never block it. A real user on a new device during an attack can still sign in
-with Google or reset the password.
+Password sign-ins are throttled per client address and per username, in the ``throttle``
+cache (Redis, or a database table shared by every web worker). Those limits alone would let
+anyone lock real users out by failing on purpose: for one user by naming them, for everyone
+behind a shared address (an office NAT, or every client when ``NUM_PROXIES`` is wrong) by
+failing from it. So a browser the user has signed in from before carries a signed "known
+device" cookie, and for that username it counts only its own failures (OWASP's device-cookie
+scheme): neither the address's failures nor the username's elsewhere block it. A real user
+on a new device during an attack can still sign in with Google or reset the password.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core import signing
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -101,10 +103,15 @@ def known_device(request: HttpRequest, username: str) -> bool:
 
 
 def _keys(request: HttpRequest, username: str) -> list[tuple[str, int]]:
-    """The counters a failure adds to, with the limit each has."""
+    """The counters a failure adds to and a sign-in is checked against, with their limits.
+
+    A known browser has one: its own for this username. Any other has the address's and the
+    username's.
+    """
     user_key = f"login-fail:user:{_digest(username)}"
     if known_device(request, username):
-        user_key += ":known:" + _digest(request.COOKIES.get(DEVICE_COOKIE, ""))
+        device = _digest(request.COOKIES.get(DEVICE_COOKIE, ""))
+        return [(f"{user_key}:known:{device}", settings.LOGIN_FAILURES_PER_USERNAME)]
     return [
         (f"login-fail:ip:{_digest(client_address(request))}", settings.LOGIN_FAILURES_PER_IP),
         (user_key, settings.LOGIN_FAILURES_PER_USERNAME),
@@ -112,12 +119,14 @@ def _keys(request: HttpRequest, username: str) -> list[tuple[str, int]]:
 
 
 def login_throttled(request: HttpRequest, username: str) -> bool:
-    """Whether this address, or this username from this browser, has used up its failures."""
+    """Whether this sign-in has used up its failures (see ``_keys`` for which count)."""
+    cache = caches["throttle"]
     return any((cache.get(key) or 0) >= limit for key, limit in _keys(request, username))
 
 
 def login_failed(request: HttpRequest, username: str) -> None:
     """Count a failed attempt on every counter it belongs to, for ``LOGIN_FAILURE_WINDOW``."""
+    cache = caches["throttle"]
     for key, _ in _keys(request, username):
         cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
         try:

@@ -694,3 +694,28 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+CACHE_TABLE = "leadline_cache"
+
+
+class CacheEntry(models.Model):
+    """A row of Django's database cache: ``CACHES["throttle"]`` without Redis, where the
+    sign-in counters are kept so that every web worker counts the same failures.
+
+    A model only so that ``migrate`` makes the table (with the columns ``createcachetable``
+    would) and a test database flush empties it; Django's ``DatabaseCache`` reads and writes
+    it in SQL of its own, and nothing else touches it.
+    """
+
+    cache_key = models.CharField(max_length=255, primary_key=True)
+    value = models.TextField()
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = CACHE_TABLE
+        verbose_name = "cache entry"
+        verbose_name_plural = "cache entries"
+
+    def __str__(self) -> str:
+        return self.cache_key

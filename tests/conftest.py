@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import BaseDatabaseCache
 from django.db import connection
 
 from integrations.models import WebForm
@@ -88,18 +89,21 @@ def web_form(team: Team) -> WebForm:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
-    """Each test starts with an empty cache (rate-limit counters live there, also in Redis)."""
+    """Each test starts with empty caches (rate-limit counters live there, also in Redis)."""
     _clear_cache()
     yield
     _clear_cache()
 
 
 def _clear_cache() -> None:
-    """Clear this run's cache; on Redis only its own keys (``clear()`` would empty the whole
-    database, under another test run sharing it)."""
+    """Clear this run's caches; on Redis only its own keys (``clear()`` would empty the whole
+    database, under another test run sharing it). A database cache is in the test database,
+    rolled back or flushed after each test like every table."""
     prefix = settings.CACHES["default"].get("KEY_PREFIX")
     if not settings.REDIS_URL or not prefix:
-        cache.clear()
+        for alias in settings.CACHES:
+            if not isinstance(caches[alias], BaseDatabaseCache):
+                caches[alias].clear()
         return
     client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
