@@ -529,6 +529,10 @@ class Listing(models.Model):
         return f"MLS {self.mls_number} ({self.agent})"
 
 
+# The acceptance deadline of a lead placed without a rule (the listing agent, a reassignment).
+DEFAULT_SLA_MINUTES = 5
+
+
 class RoutingRule(models.Model):
     """Which leads a rule takes (its conditions), to whom (its agents) and how (its mode).
 

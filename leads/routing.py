@@ -198,11 +198,12 @@ def ineligibility(agent: Agent, now: dt.datetime, today: dict[int, int]) -> str:
 
 def matching_rules(
     lead: Lead, team_id: int, places: dict[str, str]
-) -> list[tuple[int, RoutingRule, str]]:
+) -> list[tuple[int, RoutingRule, str, str]]:
     """The team's active rules whose conditions ``lead`` meets, most specific first.
 
-    Returns (level, rule, what matched). Two queries: the areas, then the rules with their
-    members and agents.
+    Returns (level, rule, what matched, the area matched: "ZIP 33139", or "" for a rule
+    without a territory). Two queries: the areas, then the rules with their members and
+    agents.
     """
     territory_level: dict[int, tuple[int, str]] = {}
     if places:
@@ -228,16 +229,17 @@ def matching_rules(
     for rule in rules:
         if not conditions_met(rule, lead):
             continue
+        place = ""
         if rule.territory is not None:
-            level, what = territory_level[rule.territory.pk]
-            what = f"territory {rule.territory.name} by {what}"
+            level, place = territory_level[rule.territory.pk]
+            what = f"territory {rule.territory.name} by {place}"
         elif rule.is_default:
             level, what = LEVELS["default"], "the team default"
         else:
             level, what = LEVELS["conditions"], "its conditions"
-        found.append((level, rule, what))
+        found.append((level, rule, what, place))
     found.sort(key=lambda item: (item[0], -item[1].priority, item[1].pk))
-    _load_agents([rule for _, rule, _ in found])
+    _load_agents([rule for _, rule, _, _ in found])
     return found
 
 
@@ -380,13 +382,24 @@ def route(
     if pool:
         return Decision(team_id, "Nobody accepted it in time: moved to the team pool.")
 
+    areas: dict[int, dict[str, str]] = {}
     if rule is not None:
         has_chain = any(m.step > 0 for m in rule.members.all())
         steps = range(max(step, 1), 4) if has_chain and step > 0 else [0]
         candidates = [(s, rule, f"fallback step {s}" if s else "next agent") for s in steps]
     else:
-        candidates = [(0, r, what) for _, r, what in matching_rules(lead, team_id, places)]
-    matched = [{"rule": r.pk, "name": r.name, "by": what} for _, r, what in candidates]
+        found = matching_rules(lead, team_id, places)
+        candidates = [(0, r, what) for _, r, what, _ in found]
+        # The territory and the place it matched by, for the timeline to say it in words.
+        areas = {
+            r.pk: {"territory": r.territory.name, "area": area}
+            for _, r, _, area in found
+            if area and r.territory is not None
+        }
+    matched = [
+        {"rule": r.pk, "name": r.name, "by": what, **areas.get(r.pk, {})}
+        for _, r, what in candidates
+    ]
 
     everyone = {a.pk: a for s, r, _ in candidates for _, a, _ in rule_candidates(r, s)}
     today = assigned_today(everyone.values(), now)

@@ -21,9 +21,18 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncWeek
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
-from .models import INBOX_GROUP, Activity, Agent, Contact, Lead, LeadOffer, RoutingDecision
+from .models import (
+    DEFAULT_SLA_MINUTES,
+    INBOX_GROUP,
+    Activity,
+    Agent,
+    Contact,
+    Lead,
+    LeadOffer,
+    RoutingDecision,
+)
 from .normalize import normalize_email
 
 CLOSED_STATUSES = (Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST)
@@ -38,6 +47,24 @@ ROW_FIELDS = (
 PERIODS = (7, 30, 90)
 FAILED_DELIVERY = ("failed", "undelivered")
 DELIVERY_FIELDS = {"agent", "channel", "status", "created_at", "last_error"}
+DECISION_FIELDS = (
+    "lead_id", "kind", "mode", "offered_to", "matched", "skipped", "reason", "created_at",
+    "agent__display_name", "rule__name",
+)  # fmt: skip
+MODE_WORDS = {
+    "round_robin": "picked in turn (round robin)",
+    "weighted": "picked by weighted shares",
+    "least_loaded": "picked as the agent with the fewest open leads",
+    "first_to_claim": "offered to every free agent at once",
+    "pool": "it sends its leads to the team pool",
+}
+SKIP_WORDS = {
+    "inactive": "inactive",
+    "paused": "paused",
+    "off hours": "outside working hours",
+    "at daily capacity": "at their daily limit",
+    "already tried": "had it already",
+}
 # A search naming at most this many people takes their leads by id (see _matching).
 SEARCH_PEOPLE = 1000
 
@@ -187,6 +214,68 @@ def lead_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Lead:
     )
 
 
+@dataclass(frozen=True)
+class MovedOn:
+    """What took a lead from an agent who had it: ``title`` says where it went and when
+    ("Reassigned to Bella Nguyen at 10:42 AM: not accepted in 5 min"), ``detail`` why when
+    a person decided it."""
+
+    lead_id: int
+    name: str
+    title: str
+    detail: str = ""
+    at: dt.datetime | None = None
+
+
+def lead_moved_on(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> MovedOn | None:
+    """For a lead ``user`` no longer sees but was given or offered: what took it from them.
+
+    None when they never had it (then it is a lead like any other they may not see: a 404).
+    The person's name is told, as the agent's alert told it; nothing else of the lead is.
+    Two queries.
+    """
+    agent = agent_for(user)
+    if agent is None:
+        return None
+    decisions = list(
+        RoutingDecision.objects.filter(lead_id=pk)
+        .select_related("agent", "rule", "lead__contact")
+        .only(
+            "kind", "offered_to", "reason", "created_at", "agent__display_name",
+            "rule__sla_minutes", "lead__contact__first_name", "lead__contact__last_name",
+        )
+        .order_by("created_at", "id")
+    )  # fmt: skip
+    theirs = [
+        index
+        for index, decision in enumerate(decisions)
+        if decision.agent_id == agent.pk or agent.pk in (decision.offered_to or [])
+    ]
+    if not theirs or theirs[-1] + 1 >= len(decisions):
+        return None
+    given, taken = decisions[theirs[-1]], decisions[theirs[-1] + 1]
+    contact = taken.lead.contact
+    at = dateformat.format(timezone.localtime(taken.created_at), "g:i A")
+    to = taken.agent.display_name if taken.agent else ""
+    kinds = RoutingDecision.Kind
+    detail = ""
+    if taken.kind == kinds.CLAIM:
+        title = f"Claimed by {to} at {at}"
+    elif taken.kind == kinds.MANUAL:
+        title, detail = f"Reassigned to {to} at {at}", taken.reason
+    else:
+        if to:
+            went = f"Reassigned to {to}"
+        elif taken.offered_to:
+            went = "Offered to other agents"
+        else:
+            went = "Moved to the team pool"
+        # The time the agent had: the acceptance deadline of the rule that gave it to them.
+        minutes = given.rule.sla_minutes if given.rule else DEFAULT_SLA_MINUTES
+        title = f"{went} at {at}: not accepted in {minutes} min"
+    return MovedOn(pk, contact.full_name or "this person", title, detail, taken.created_at)
+
+
 SPEED_STEPS = (
     ("assigned_at", "assigned"),
     ("alert_sent_at", "alert sent"),
@@ -196,12 +285,18 @@ SPEED_STEPS = (
 )
 
 
-def lead_speed(lead: Lead) -> list[tuple[str, str]]:
+def lead_speed(lead: Lead, timeline: list[TimelineEntry] | None = None) -> list[tuple[str, str]]:
     """Speed to lead, step by step: each moment reached, as the time since the lead was
-    received (``("alert sent", "0.4 s")``). No query."""
+    received (``("alert sent", "0.4 s")``). No query.
+
+    "Assigned" is the lead's first assignment, read from its ``timeline`` when it has one:
+    a lead handed on later was still assigned as fast as the router first placed it.
+    """
+    handed = sorted(e.at for e in timeline or [] if e.kind == "routing" and e.agent)
+    first_assigned = handed[0] if len(handed) > 1 else lead.assigned_at
     steps = []
     for field_name, label in SPEED_STEPS:
-        at = getattr(lead, field_name)
+        at = first_assigned if field_name == "assigned_at" else getattr(lead, field_name)
         if at is not None:
             steps.append((label, _elapsed((at - lead.received_at).total_seconds())))
     return steps
@@ -253,24 +348,46 @@ class TimelineEntry:
     actor: str = ""
     details: list[str] = field(default_factory=list)
     tone: str = ""
+    # Routing entries: the agent the lead went to (empty for an offer or the pool).
+    agent: str = ""
+
+
+# What a routing decision already tells: the activities written beside it are not repeated.
+ROUTING_ACTIVITIES = (
+    Activity.Kind.ASSIGNED,
+    Activity.Kind.UNASSIGNED,
+    Activity.Kind.OFFERED,
+    Activity.Kind.CLAIMED,
+    Activity.Kind.ESCALATED,
+)
 
 
 def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
-    """The lead's story, newest first: its activities (and the person's own), the routing
-    decisions with their explanation, and the alerts sent about it when alerts exist.
+    """The lead's story, newest first: its activities (and the person's own), each routing
+    step once in plain words, and the alerts sent about it when alerts exist.
 
-    Two queries, three with alert deliveries.
+    Two queries, one more when a step offered the lead to agents, one more with alert
+    deliveries.
     """
-    entries: list[TimelineEntry] = []
+    decisions = list(
+        RoutingDecision.objects.filter(lead=lead)
+        .select_related("agent", "rule")
+        .only(*DECISION_FIELDS)
+        .order_by("-created_at", "-id")[:limit]
+    )
+    names = _offered_names(decisions)
+    entries = [routing_entry(decision, names) for decision in decisions]
     activities = (
         Activity.objects.filter(Q(lead=lead) | Q(contact_id=lead.contact_id, lead__isnull=True))
         .select_related("actor__agent")
         .only(
             "kind", "summary", "data", "created_at", "actor__username", "actor__agent__display_name"
         )
-        .order_by("-created_at", "-id")[:limit]
+        .order_by("-created_at", "-id")
     )
-    for activity in activities:
+    if decisions:
+        activities = activities.exclude(kind__in=ROUTING_ACTIVITIES)
+    for activity in activities[:limit]:
         details = []
         if activity.kind == Activity.Kind.NOTE:
             details = [str(activity.data.get("text", ""))]
@@ -285,23 +402,95 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
                 tone="note" if activity.kind == Activity.Kind.NOTE else "",
             )
         )
-    decisions = RoutingDecision.objects.filter(lead=lead).order_by("-created_at", "-id")[:limit]
-    for decision in decisions:
-        details = [f"Matched: {m.get('name')} ({m.get('by')})" for m in decision.matched or []]
-        details += [f"Skipped {s.get('name')}: {s.get('reason')}" for s in decision.skipped or []]
-        entries.append(
-            TimelineEntry(
-                decision.created_at,
-                "routing",
-                decision.reason,
-                f"Routing, {decision.get_kind_display().lower()}",
-                details,
-                tone="routing",
-            )
-        )
     entries.extend(_delivery_entries(lead, limit))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries
+
+
+def _offered_names(decisions: list[RoutingDecision]) -> dict[int, str]:
+    """The names of the agents the decisions offered the lead to: one query, none without
+    offers."""
+    wanted = {pk for d in decisions for pk in d.offered_to or []}
+    if not wanted:
+        return {}
+    return dict(Agent.objects.filter(pk__in=wanted).values_list("pk", "display_name"))
+
+
+def routing_entry(decision: RoutingDecision, names: dict[int, str]) -> TimelineEntry:
+    """One routing step as a person says it: where the lead went, and why, in words."""
+    kinds = RoutingDecision.Kind
+    agent = decision.agent.display_name if decision.agent else ""
+    offered = [names.get(pk, "an agent") for pk in decision.offered_to or []]
+    details: list[str] = []
+    if decision.kind == kinds.CLAIM:
+        title = f"Claimed by {agent or 'an agent'}"
+    elif decision.kind == kinds.MANUAL:
+        title = f"Handed to {agent or 'an agent'}"
+        details = [decision.reason]
+    else:
+        if agent:
+            went = f"assigned to {agent}"
+        elif offered:
+            went = f"offered to {_names(offered)}: the first to claim it gets it"
+        else:
+            went = "left in the team pool"
+        title = f"Not accepted in time, so {went}" if decision.kind == kinds.ESCALATION else went
+        title = title[0].upper() + title[1:]
+        details = _why(decision)
+    return TimelineEntry(
+        decision.created_at, "routing", title, details=details, tone="routing", agent=agent
+    )
+
+
+def _why(decision: RoutingDecision) -> list[str]:
+    """Why a decision went where it went: the rule and how it matched, the rules that had
+    nobody free, the agents passed over."""
+    rule_id = decision.rule_id
+    placed = decision.agent_id is not None or bool(decision.offered_to)
+    lines = []
+    if decision.mode == "direct" or (placed and rule_id is None):
+        lines.append(decision.reason)  # placed without a rule, or its rule deleted since
+    else:
+        for match in decision.matched or []:
+            said = _matched_words(match)
+            if match.get("rule") == rule_id:
+                mode = MODE_WORDS.get(decision.mode, "")
+                lines.append(f"{said}; {mode}." if mode else f"{said}.")
+                break
+            lines.append(f"{said}, but nobody there was free.")
+        if not decision.matched and decision.kind != RoutingDecision.Kind.ESCALATION:
+            lines.append(decision.reason)  # no rule matched, or no team covers it
+    passed = dict.fromkeys(
+        f"{s.get('name')} ({SKIP_WORDS.get(str(s.get('reason')), s.get('reason'))})"
+        for s in decision.skipped or []
+    )
+    if passed:
+        lines.append(f"Passed over: {', '.join(passed)}.")
+    return lines
+
+
+def _matched_words(match: dict[str, Any]) -> str:
+    """``{"name": "Miami Beach", "by": ..., "area": "ZIP 33139"}`` in words."""
+    name, by = match.get("name", ""), str(match.get("by", ""))
+    territory, area = match.get("territory") or name, match.get("area")
+    if not area and by.startswith("territory ") and " by " in by:  # recorded before "area"
+        territory, _, area = by.removeprefix("territory ").rpartition(" by ")
+    if area:
+        said = f"{area} is in the {territory} territory"
+        return said if territory == name else f"{said} (rule {name})"
+    if by == "the team default":
+        return "No territory or rule of the team took it: the team's default rule"
+    if by == "its conditions":
+        return f"The rule {name} takes leads like this one"
+    if by == "next agent":
+        return f"The next agent of the rule {name}"
+    if by.startswith("fallback step"):
+        return f"The rule {name}, {by}"
+    return f"The rule {name} ({by})"
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _person(user: Any) -> str:

@@ -18,6 +18,7 @@ from . import routing, signals
 from .data import LeadData
 from .models import (
     API_TOKEN_PREFIX,
+    DEFAULT_SLA_MINUTES,
     Activity,
     Agent,
     ApiToken,
@@ -32,7 +33,6 @@ from .models import (
     RuleMember,
 )
 
-DEFAULT_SLA_MINUTES = 5
 MAX_ESCALATION_STEPS = 3
 
 

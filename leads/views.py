@@ -13,15 +13,17 @@ import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -48,25 +50,89 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def agent_required(view: View) -> View:
-    """Signed in with an active agent profile; staff without one go to the admin."""
+    """Signed in with an active agent profile; staff without one go to the admin.
 
-    @login_required
+    Every answer is ``Cache-Control: no-store``: a page the browser keeps would show, on
+    Back, a lead as it was (an Accept button already used). Someone not signed in (a
+    session that expired with the page open) is sent to sign in and brought back to the
+    page they were on, also from an htmx request, whose answer would otherwise be the
+    sign-in form swapped into the page.
+    """
+
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        agent = selectors.agent_for(request.user)
-        if agent is None:
-            if request.user.is_staff:
-                return redirect("admin:index")
+    def wrapped(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            response = _sign_in_first(request)
+        elif (agent := selectors.agent_for(request.user)) is not None:
+            try:
+                response = view(request, agent, *args, **kwargs)
+            except LeadMovedOn as gone:
+                response = _moved_on(request, agent, gone.moved)
+        elif request.user.is_staff:
+            response = redirect("admin:index")
+        else:
             raise PermissionDenied("This sign-in has no active agent profile.")
-        return view(request, agent, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
 
     return wrapped
 
 
+def _sign_in_first(request: HtmxHttpRequest) -> HttpResponse:
+    """To the sign-in page, and back afterwards to the page the person is looking at: for
+    htmx the page in the address bar (the browser follows HX-Redirect), for a form posted
+    without JavaScript the page it was posted from."""
+    back = request.get_full_path()
+    if request.htmx:
+        back = request.htmx.current_url_abs_path or reverse("leads:inbox")
+    elif request.method != "GET":
+        referer = request.headers.get("Referer", "")
+        safe = url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        back = _path_of(referer) if referer and safe else reverse("leads:inbox")
+    response = redirect_to_login(back)
+    if request.htmx:
+        return HttpResponseClientRedirect(response["Location"])
+    return response
+
+
+def _path_of(url: str) -> str:
+    """``https://host/leads/4/?a=1`` gives ``/leads/4/?a=1``."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+class LeadMovedOn(Exception):
+    """The lead was the agent's and went on to someone else: say what happened."""
+
+    def __init__(self, moved: selectors.MovedOn) -> None:
+        super().__init__(moved.title)
+        self.moved = moved
+
+
+def _moved_on(request: HtmxHttpRequest, agent: Agent, moved: selectors.MovedOn) -> HttpResponse:
+    """What an agent sees of a lead that was theirs and went on: on its page (the alert's
+    link), and in place of the inbox row or the page they acted from (409: it changed under
+    them). A form posted without JavaScript goes on to the lead's page, which says it."""
+    context = {"agent": agent, "moved": moved, "nav": "inbox"}
+    if not request.htmx:
+        if request.method != "GET":
+            return redirect("leads:lead", pk=moved.lead_id)
+        return render(request, "leads/lead_moved.html", context)
+    if (request.htmx.target or "").startswith("row-"):
+        return render(request, "leads/_moved_row.html", context, status=409)
+    return render(request, "leads/_moved.html", context, status=409)
+
+
 def _lead_or_404(request: HttpRequest, pk: int) -> Lead:
+    """The lead, if the user may see it; ``LeadMovedOn`` if it was theirs; else 404."""
     try:
         return selectors.lead_get(user=request.user, pk=pk)
     except Lead.DoesNotExist:
+        moved = selectors.lead_moved_on(user=request.user, pk=pk)
+        if moved is not None:
+            raise LeadMovedOn(moved) from None
         raise Http404("No such lead.") from None
 
 
@@ -138,6 +204,7 @@ def pool(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
 
 def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, Any]:
     access = selectors.lead_access(user=request.user, lead=lead)
+    timeline = selectors.lead_timeline(lead=lead)
     return {
         "agent": agent,
         "lead": lead,
@@ -145,8 +212,8 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "place": _place(lead),
         "phone_display": display_phone(lead.contact.phone),
         "access": access,
-        "timeline": selectors.lead_timeline(lead=lead),
-        "speed": selectors.lead_speed(lead),
+        "timeline": timeline,
+        "speed": selectors.lead_speed(lead, timeline),
         "related": list(selectors.lead_related(user=request.user, lead=lead)),
         "status_form": StatusForm(initial={"status": lead.status}),
         "note_form": NoteForm(),
@@ -216,6 +283,10 @@ def lead_accept(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse
     access = selectors.lead_access(user=request.user, lead=lead)
     if access.claim:
         return _claim(request, agent, lead)
+    if not access.accept and lead.assigned_agent_id == agent.pk:
+        # A second tap, or a tap on a page from before (Back): it is accepted, say so.
+        messages.info(request, "Already accepted.")
+        return _after_action(request, agent, lead)
     if not access.accept:
         raise PermissionDenied("Only the agent it is assigned to can accept this lead.")
     if services.lead_accept(lead=lead, agent=agent):

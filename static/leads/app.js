@@ -1,7 +1,34 @@
-// The agent's app: live acceptance countdowns, and a word when an htmx action is refused.
-// Everything else is server-rendered (htmx).
+// The agent's app: live acceptance countdowns, drafts kept through a sign-in, and a word
+// when an htmx action is refused. Everything else is server-rendered (htmx).
 (function () {
   "use strict";
+
+  // A note being typed ([data-draft]) is kept in this tab until it is saved: a session that
+  // expired sends the agent to sign in and back to this page, where the draft is put back.
+  function draftKey(field) { return "draft:" + location.pathname + ":" + field.name; }
+  function storage() { try { return window.sessionStorage; } catch (e) { return null; } }
+  document.addEventListener("input", function (event) {
+    var field = event.target, store = storage();
+    if (!store || !field.matches || !field.matches("[data-draft]")) return;
+    if (field.value) store.setItem(draftKey(field), field.value);
+    else store.removeItem(draftKey(field));
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var store = storage();
+    if (!store) return;
+    document.querySelectorAll("[data-draft]").forEach(function (field) {
+      var draft = store.getItem(draftKey(field));
+      if (draft && !field.value) field.value = draft;
+    });
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var store = storage(), form = event.detail.elt;
+    if (!store || !event.detail.successful || !form.querySelectorAll) return;
+    form.querySelectorAll("[data-draft]").forEach(function (field) {
+      store.removeItem(draftKey(field));
+    });
+  });
+
   function tick() {
     var now = Date.now();
     document.querySelectorAll("[data-due]").forEach(function (el) {

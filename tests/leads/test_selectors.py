@@ -93,14 +93,11 @@ def test_the_timeline_merges_activities_and_routing_decisions_newest_first(alice
         contact=subject.contact, kind=Activity.Kind.CONTACT_UPDATED, summary="Filled in phone"
     )
     entries = lead_timeline(lead=subject)
-    assert [e.title for e in entries] == [
-        "Filled in phone",
-        "Rule Beach, round robin: Alice.",
-        "Received",
-    ]
+    assert [e.title for e in entries] == ["Filled in phone", "Assigned to Alice", "Received"]
+    # Its rule is gone (deleted since): the recorded reason says how it went.
     assert entries[1].details == [
-        "Matched: Beach (territory Beach by ZIP 33139)",
-        "Skipped Bob: off hours",
+        "Rule Beach, round robin: Alice.",
+        "Passed over: Bob (outside working hours).",
     ]
 
 

@@ -16,7 +16,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from leads.models import Activity, Agent, Contact, Lead, LeadOffer, RoutingDecision
+from leads.models import Activity, Agent, Contact, Lead, LeadOffer, RoutingDecision, RoutingRule
 
 pytestmark = pytest.mark.django_db
 _ids = count(1)
@@ -403,20 +403,24 @@ def test_the_lead_page_tells_the_inquiry_and_the_routing_explanation(client, ali
         property_address="1500 Ocean Dr", property_city="Miami Beach", property_state="FL",
         property_zip="33139", price=Decimal("725000"),
     )  # fmt: skip
+    rule = RoutingRule.objects.create(team=alice.team, name="Miami Beach")
     RoutingDecision.objects.create(
         lead=alices_lead,
         agent=alice,
+        rule=rule,
         mode="round_robin",
-        matched=[{"rule": 1, "name": "Miami Beach", "by": "territory Miami Beach by ZIP 33139"}],
+        matched=[{"rule": rule.pk, "name": "Miami Beach", "territory": "Miami Beach",
+                  "area": "ZIP 33139", "by": "territory Miami Beach by ZIP 33139"}],
         skipped=[{"agent": 9, "name": "Bob", "reason": "paused"}],
         reason="Rule Miami Beach, round robin: Alice.",
-    )
+    )  # fmt: skip
     page = signed_in(client, alice).get(f"/leads/{alices_lead.pk}/").content.decode()
     assert "1500 Ocean Dr" in page
     assert "$725,000" in page
     assert "Can we see it on Saturday?" in page
-    assert "Rule Miami Beach, round robin: Alice." in page
-    assert "Skipped Bob: paused" in page
+    assert "Assigned to Alice" in page
+    assert "ZIP 33139 is in the Miami Beach territory; picked in turn (round robin)." in page
+    assert "Passed over: Bob (paused)." in page
 
 
 def test_the_lead_page_lists_the_persons_other_leads_the_user_may_see(
