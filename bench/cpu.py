@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,9 +118,15 @@ class BackendSampler(threading.Thread):
     under its party's name, and the cluster's background processes (shared by every
     database on it, so reported apart)."""
 
-    def __init__(self, databases: Mapping[str, str], interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        databases: Mapping[str, str],
+        interval: float = 0.1,
+        ignore_pids: Collection[int] = (),
+    ) -> None:
         super().__init__(daemon=True, name="backend-sampler")
         self.databases = dict(databases)
+        self.ignore_pids = set(ignore_pids)  # the benchmark's own connections
         self.interval = interval
         self.lock = threading.RLock()  # the thread and ``used()`` both sample
         self.stopping = threading.Event()
@@ -155,7 +161,7 @@ class BackendSampler(threading.Thread):
         seen: dict[tuple[int, int], float] = {}
         for pid in all_pids():
             stat = read_stat(pid)
-            if stat is None or stat.comm != "postgres":
+            if stat is None or stat.comm != "postgres" or pid in self.ignore_pids:
                 continue  # backends are forked by the postmaster: named postgres from birth
             key = (pid, stat.start)
             if key in self.ignored or (key not in self.party and not self._classify(pid, key)):
@@ -222,8 +228,8 @@ class Usage:
         parts.append(f"anything else {max(0.0, self.machine - ours) / wall:.2f}")
         line = f"machine {self.machine / wall:.2f} of {os.cpu_count()} cores = " + ", ".join(parts)
         if self.ended_backends:
-            line += f" ({self.ended_backends} PostgreSQL backends ended: their last "
-            line += "sample interval is not counted)"
+            line += f" ({self.ended_backends} PostgreSQL backend(s) ended: the CPU of their "
+            line += "last sample interval is not counted)"
         return line
 
 
@@ -231,7 +237,8 @@ class Meter:
     """Measures a window: ``start()``, then ``read()`` as often as wanted, then ``stop()``.
 
     ``sessions`` names the servers (party name -> session leader's pid); ``databases`` maps
-    each PostgreSQL database to the party its backends count for.
+    each PostgreSQL database to the party its backends count for, except the backends of the
+    benchmark's own connections (``ignore_pids``: it counts rows while a server works).
     """
 
     def __init__(
@@ -239,14 +246,16 @@ class Meter:
         sessions: Mapping[str, int],
         databases: Mapping[str, str] | None = None,
         interval: float = 0.1,
+        ignore_pids: Collection[int] = (),
     ) -> None:
         self.sessions = dict(sessions)
         self.databases = dict(databases or {})
         self.interval = interval
+        self.ignore_pids = ignore_pids
         self.sampler: BackendSampler | None = None
 
     def start(self) -> Meter:
-        self.sampler = BackendSampler(self.databases, self.interval)
+        self.sampler = BackendSampler(self.databases, self.interval, self.ignore_pids)
         self.sampler.start()
         self.started = time.monotonic()
         self.machine = machine_busy()

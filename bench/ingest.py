@@ -46,6 +46,7 @@ from bench.servers import (  # noqa: E402
     HOST,
     Child,
     SetupError,
+    gunicorn_argv,
     http_get,
     machine_line,
     port_in_use,
@@ -143,17 +144,13 @@ def server_env(args: argparse.Namespace, redis: bool) -> dict[str, str]:
 
 
 def start_gunicorn(args: argparse.Namespace, env: dict[str, str], logs: Path) -> Child:
-    argv = [
-        str(ROOT / ".venv/bin/gunicorn"), "crm.wsgi:application",
-        "--bind", f"{HOST}:{args.port}",
-        "--workers", str(args.gunicorn_workers),
-        "--threads", str(args.gunicorn_threads),
-        "--worker-class", args.worker_class,
-        "--backlog", "2048",
-        "--graceful-timeout", "10",
-        "--log-level", "warning",
-        "--no-control-socket",
-    ]  # fmt: skip
+    argv = gunicorn_argv(
+        "crm.wsgi:application",
+        args.port,
+        args.gunicorn_workers,
+        args.gunicorn_threads,
+        args.worker_class,
+    )
     return Child("gunicorn", with_cpus(argv, args.server_cpus), env, logs / "gunicorn.log")
 
 
@@ -243,6 +240,14 @@ def lead_times(prefix: str) -> dict[str, tuple[float, float]]:
         "external_id", "received_at", "created_at"
     )
     return {ext: (rec.timestamp(), made.timestamp()) for ext, rec, made in rows.iterator()}
+
+
+def own_backend_pids() -> list[int]:
+    """The backend of this process's own connection, which counts leads while servers work."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    return [connection.connection.info.backend_pid]
 
 
 def failed_events() -> int:
@@ -341,7 +346,8 @@ def run_phase(
     children: dict[str, Child],
 ) -> Phase:
     sessions = {name: child.pid for name, child in children.items()}
-    with Meter(sessions, {args.database: DATABASE}) as meter:
+    ours = own_backend_pids()
+    with Meter(sessions, {args.database: DATABASE}, ignore_pids=ours) as meter:
         run: Run = asyncio.run(load)
         posting = meter.read()
         phase = Phase(broker, name, run, posting)

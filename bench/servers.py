@@ -77,6 +77,19 @@ def with_cpus(argv: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *argv] if cpus else argv
 
 
+def gunicorn_argv(
+    app: str, port: int, workers: int, threads: int = 1, worker_class: str = "sync"
+) -> list[str]:
+    """gunicorn serving ``app`` on ``HOST:port``, as every benchmark here starts it."""
+    return [
+        str(ROOT / ".venv/bin/gunicorn"),
+        app,
+        *("--bind", f"{HOST}:{port}", "--workers", str(workers), "--threads", str(threads)),
+        *("--worker-class", worker_class, "--backlog", "2048", "--graceful-timeout", "10"),
+        *("--log-level", "warning", "--no-control-socket"),
+    ]
+
+
 def port_in_use(port: int) -> bool:
     with contextlib.closing(socket.socket()) as sock:
         sock.settimeout(0.5)
