@@ -1,6 +1,9 @@
-"""Normalising the keys a person is recognised by: email addresses and phone numbers."""
+"""Normalising the keys a person is recognised by: email addresses, phone numbers, and the
+folded form of names that search matches."""
 
 from __future__ import annotations
+
+import unicodedata
 
 import phonenumbers
 from django.conf import settings
@@ -52,3 +55,23 @@ def parse_place(text: str) -> str:
     if not name.strip() or len(state.strip()) != 2:
         return ""
     return place_key(name, state)
+
+
+# Letters with no decomposition that PostgreSQL's unaccent still maps (unaccent.rules).
+UNACCENT_LETTERS = str.maketrans(
+    {"ß": "ss", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O", "ø": "o", "Ł": "L",
+     "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Þ": "TH", "þ": "th", "\u0131": "i"}
+)  # fmt: skip
+
+
+def fold(value: str | None) -> str | None:
+    """``value`` as search matches it: accents off, lower case ("Zoë Núñez" gives "zoe nunez").
+
+    The same as the database's ``leadline_fold(text)``: PostgreSQL's ``lower(unaccent(...))``
+    (the migration creates it), or this very function registered on each SQLite connection.
+    ``None`` stays ``None``, as SQL's NULL does.
+    """
+    if value is None:
+        return None
+    decomposed = unicodedata.normalize("NFKD", value.translate(UNACCENT_LETTERS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()

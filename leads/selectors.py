@@ -19,8 +19,18 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import (
+    CharField,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Func,
+    Q,
+    QuerySet,
+)
 from django.db.models.functions import TruncWeek
+from django.db.models.lookups import Contains
 from django.utils import dateformat, timezone
 
 from .models import (
@@ -33,7 +43,7 @@ from .models import (
     LeadOffer,
     RoutingDecision,
 )
-from .normalize import normalize_email
+from .normalize import fold, normalize_email
 
 CLOSED_STATUSES = (Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST)
 # What a row of a list shows: narrower rows sort faster on a big team.
@@ -120,14 +130,23 @@ def visible_leads(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Lead]:
     return Lead.objects.filter(_visible(agent, offered), is_test=False)
 
 
+class Fold(Func):
+    """``leadline_fold(column)``: the column as search matches it (see ``normalize.fold``)."""
+
+    function = "leadline_fold"
+    output_field = CharField()
+
+
 def _search(terms: str, prefix: str = "") -> Q:
-    """Every word must match a name, an email or (its digits) a phone number."""
+    """Every word must match a name (accents and case aside: "zoe" finds Zoë), an email or
+    (its digits) a phone number."""
     query = Q()
     for word in terms.split()[:5]:
         digits = "".join(ch for ch in word if ch.isdigit())
+        folded = fold(word)
         term = (
-            Q(**{f"{prefix}first_name__icontains": word})
-            | Q(**{f"{prefix}last_name__icontains": word})
+            Q(Contains(Fold(F(f"{prefix}first_name")), folded))
+            | Q(Contains(Fold(F(f"{prefix}last_name")), folded))
             | Q(**{f"{prefix}email__icontains": normalize_email(word)})
         )
         if len(digits) >= 3:

@@ -161,3 +161,37 @@ def test_a_narrow_and_a_broad_search_find_the_same_leads(
     lead(alice.team, alice, "Quinn")
     found = lead_list(user=alice.user, filters=LeadFilters(q="avery"))
     assert {x.pk for x in found} == {mine.pk, also_mine.pk}
+
+
+@pytest.mark.parametrize("people_looked_up_first", [1000, 1])
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("zoe", {"Zoë"}),
+        ("ZOË", {"Zoë"}),
+        ("nunez", {"Zoë", "Iñaki"}),
+        ("Núñez", {"Zoë", "Iñaki"}),
+        ("zoe nunez", {"Zoë"}),
+        ("inaki", {"Iñaki"}),
+        ("lukasz", {"Łukasz"}),
+        ("strasse", {"Łukasz"}),
+        ("ZOE.N", {"Zoë"}),  # the email, case aside
+    ],
+)
+def test_search_finds_names_whatever_their_accents_and_case(
+    monkeypatch, alice, people_looked_up_first, typed, found
+):
+    """On SQLite and on PostgreSQL alike (the CI runs this file on both)."""
+    monkeypatch.setattr(selectors, "SEARCH_PEOPLE", people_looked_up_first)
+    for first, last, email in (
+        ("Zoë", "Núñez", "zoe.n@example.com"),
+        ("Iñaki", "NUÑEZ", "i@example.com"),
+        ("Łukasz", "Straße", "l@example.com"),
+        ("Zed", "Nunn", "z@example.com"),
+    ):
+        contact = Contact.objects.create(first_name=first, last_name=last, email=email)
+        Lead.objects.create(
+            contact=contact, team=alice.team, source="webform", external_id=email,
+            received_at=NOW, assigned_agent=alice,
+        )  # fmt: skip
+    assert names(alice.user, q=typed) == found
