@@ -166,6 +166,16 @@ class Leadline(Target):
         create_fixtures()
         connections.close_all()  # a template database must have no connection when copied
 
+    def reset(self, template: str) -> None:
+        """Make the database a fresh copy of ``template`` (servers stopped first): no event,
+        queued task or lead of an earlier try is left to skew the next."""
+        if self.children:
+            raise SetupError(f"stop {', '.join(self.children)} before resetting the database")
+        if self._rows is not None:
+            self._rows.close()
+            self._rows = None
+        recreate_database(self.postgres, self.database, template=template)
+
     def start_web(self, workers: int = 4, threads: int = 1, worker_class: str = "sync") -> None:
         argv = gunicorn_argv("crm.wsgi:application", self.port, workers, threads, worker_class)
         log = self.logs / f"{self.name}-gunicorn.log"
