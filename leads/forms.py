@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
-from zoneinfo import available_timezones
 
 import phonenumbers
 from django import forms
@@ -105,11 +104,45 @@ WEEKDAY_LABELS = (
     ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"),
 )  # fmt: skip
 TIME_FORMATS = ["%H:%M"]
+# A day with no hours given, while others have some: the whole day (routing reads "24:00" as
+# the day's end).
+ALL_DAY = ["00:00", "24:00"]
+# The time zones a team in North America works in; the agent's own and the team's are added
+# when they are others. Operations set any other zone in the admin.
+TIME_ZONES = (
+    ("America/New_York", "Eastern (New York, Miami)"),
+    ("America/Chicago", "Central (Chicago, Dallas)"),
+    ("America/Denver", "Mountain (Denver)"),
+    ("America/Phoenix", "Arizona (Phoenix)"),
+    ("America/Los_Angeles", "Pacific (Los Angeles, Seattle)"),
+    ("America/Anchorage", "Alaska (Anchorage)"),
+    ("Pacific/Honolulu", "Hawaii (Honolulu)"),
+    ("America/Puerto_Rico", "Atlantic (Puerto Rico)"),
+)
+
+
+def time_zone_choices(*zones: str) -> list[tuple[str, str]]:
+    """:data:`TIME_ZONES`, and each of ``zones`` that is not among them (named as it is)."""
+    known = dict(TIME_ZONES)
+    extra = [z for z in dict.fromkeys(zones) if z and z not in known]
+    return [*TIME_ZONES, *((z, z.replace("_", " ")) for z in extra)]
+
+
+def _time_field(label: str) -> forms.TimeField:
+    return forms.TimeField(
+        required=False, label=label, input_formats=TIME_FORMATS,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )  # fmt: skip
 
 
 class AgentSettingsForm(forms.Form):
-    """An agent's own settings: phone, pause, time zone, working hours (one span a day), and
-    the alert preferences the agent model has."""
+    """An agent's own settings: phone, pause, time zone, working hours, and the alert
+    preferences the agent model has.
+
+    Working hours, one span a day: a day with hours takes leads only then (an end before the
+    start runs past midnight, 22:00 to 06:00); a day marked off takes none; a day left empty
+    takes them all day. Every day empty and none off: always on.
+    """
 
     mobile_phone = forms.CharField(
         max_length=30, required=False, label="Mobile phone",
@@ -121,19 +154,13 @@ class AgentSettingsForm(forms.Form):
     def __init__(self, *args: Any, agent: Agent, **kwargs: Any) -> None:
         kwargs.setdefault("initial", self.initial_for(agent))
         super().__init__(*args, **kwargs)
-        zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
         time_zone = self.fields["time_zone"]
         assert isinstance(time_zone, forms.ChoiceField)
-        time_zone.choices = [(z, z.replace("_", " ")) for z in zones]
+        time_zone.choices = time_zone_choices(agent.time_zone, agent.team.time_zone)
         for day, label in WEEKDAY_LABELS:
-            self.fields[f"{day}_start"] = forms.TimeField(
-                required=False, label=f"{label} from", input_formats=TIME_FORMATS,
-                widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            )  # fmt: skip
-            self.fields[f"{day}_end"] = forms.TimeField(
-                required=False, label="to", input_formats=TIME_FORMATS,
-                widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            )  # fmt: skip
+            self.fields[f"{day}_off"] = forms.BooleanField(required=False, label=f"{label} off")
+            self.fields[f"{day}_start"] = _time_field(f"{label} from")
+            self.fields[f"{day}_end"] = _time_field(f"{label} to")
         for name in agent_alert_settings():
             model_field = Agent._meta.get_field(name)
             if isinstance(model_field, models.Field) and (field := model_field.formfield()):
@@ -149,9 +176,12 @@ class AgentSettingsForm(forms.Form):
             "is_paused": agent.is_paused,
             "time_zone": agent.time_zone,
         }
+        hours = agent.working_hours or {}
         for day, _ in WEEKDAY_LABELS:
-            spans = (agent.working_hours or {}).get(day) or []
-            if spans:
+            spans = hours.get(day) or []
+            if any(hours.values()) and not spans:
+                initial[f"{day}_off"] = True
+            elif spans and [spans[0][0], spans[-1][1]] != ALL_DAY:
                 initial[f"{day}_start"], initial[f"{day}_end"] = spans[0][0], spans[-1][1]
         for name in agent_alert_settings():
             initial[name] = getattr(agent, name)
@@ -167,14 +197,23 @@ class AgentSettingsForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         hours: dict[str, list[list[str]]] = {}
+        off = []
         for day, label in WEEKDAY_LABELS:
             start, end = data.get(f"{day}_start"), data.get(f"{day}_end")
-            if start is None and end is None:
-                continue
-            if start is None or end is None or start >= end:
-                self.add_error(f"{day}_end", f"{label}: give a start before the end, or neither.")
-                continue
-            hours[day] = [[start.strftime("%H:%M"), end.strftime("%H:%M")]]
+            if data.get(f"{day}_off"):
+                off.append(day)
+            elif start is None and end is None:
+                hours[day] = [ALL_DAY]
+            elif start is None or end is None:
+                self.add_error(f"{day}_end", f"{label}: give both times, or neither.")
+            elif start == end:
+                self.add_error(f"{day}_end", f"{label}: the start and the end are the same.")
+            else:
+                hours[day] = [[start.strftime("%H:%M"), end.strftime("%H:%M")]]
+        if len(off) == len(WEEKDAY_LABELS):
+            self.add_error(None, "Every day is off: use Pause instead, so no lead waits on you.")
+        if not off and all(spans == [ALL_DAY] for spans in hours.values()):
+            hours = {}  # nothing given: always on
         data["working_hours"] = hours
         return data
 

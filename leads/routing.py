@@ -145,14 +145,21 @@ def _local(now: dt.datetime, agent: Agent) -> dt.datetime:
 def within_hours(agent: Agent, now: dt.datetime) -> bool:
     """Whether ``now`` falls inside the agent's working hours in their own time zone.
 
-    No working hours at all means always available.
+    ``working_hours`` lists [start, end] spans per weekday ("09:00", "24:00" for the day's
+    end); a span that ends before it starts runs past midnight into the next day (a Friday
+    "22:00" to "06:00" covers Saturday until 06:00). A day not listed is off. No working hours
+    at all means always available.
     """
     hours = agent.working_hours or {}
     if not any(hours.values()):
         return True
     local = _local(now, agent)
     clock = local.strftime("%H:%M")
-    return any(start <= clock < end for start, end in hours.get(WEEKDAYS[local.weekday()], []))
+    today, yesterday = WEEKDAYS[local.weekday()], WEEKDAYS[local.weekday() - 1]
+    for start, end in hours.get(today, []):
+        if start <= clock < end or (end < start <= clock):
+            return True
+    return any(end < start and clock < end for start, end in hours.get(yesterday, []))
 
 
 def local_midnight(agent: Agent, now: dt.datetime) -> dt.datetime:

@@ -392,7 +392,10 @@ def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
     context = {
         "agent": agent,
         "form": form,
-        "days": [(label, form[f"{day}_start"], form[f"{day}_end"]) for day, label in WEEKDAYS],
+        "days": [
+            (label, form[f"{day}_off"], form[f"{day}_start"], form[f"{day}_end"])
+            for day, label in WEEKDAYS
+        ],
         "alert_fields": [form[name] for name in services.agent_alert_settings()],
         "api_tokens": ApiToken.objects.filter(user_id=agent.user_id, revoked_at__isnull=True),
         "new_token": new_token,

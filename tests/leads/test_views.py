@@ -8,6 +8,7 @@ not do that; never a leak.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from itertools import count
 
@@ -517,6 +518,7 @@ def test_alice_pauses_and_sets_her_phone_and_hours(client, alice):
             "mon_end": "17:30",
             "sat_start": "10:00",
             "sat_end": "14:00",
+            **{f"{day}_off": "on" for day in ("tue", "wed", "thu", "fri", "sun")},
         },
     )
     assert response.status_code == 302
@@ -538,20 +540,22 @@ def test_settings_keep_a_phone_shown_as_dialled_at_home_in_e164(client, bob):
     assert bob.mobile_phone == "+13055550101"
 
 
-def test_settings_refuse_a_bad_phone_and_backwards_hours(client, alice):
+def test_settings_refuse_a_bad_phone_and_hours_that_make_no_span(client, alice):
     response = signed_in(client, alice).post(
         "/settings/",
         {
             "mobile_phone": "12",
             "time_zone": "America/New_York",
             "tue_start": "18:00",
-            "tue_end": "09:00",
+            "tue_end": "18:00",
+            "wed_start": "09:00",
         },
     )
     assert response.status_code == 400
     page = response.content.decode()
     assert "Enter a valid phone number" in page
-    assert "Tuesday: give a start before the end" in page
+    assert "Tuesday: the start and the end are the same." in page
+    assert "Wednesday: give both times, or neither." in page
     alice.refresh_from_db()
     assert alice.mobile_phone == "+13055550100"
 
@@ -597,3 +601,76 @@ def test_the_dashboard_shows_speed_to_lead_charts_and_breaches(client, alice, bo
 def test_the_dashboard_falls_back_to_30_days_for_an_unknown_period(client, mona):
     assert signed_in(client, mona).get("/dashboard/?days=9999").context["board"].days == 30
     assert client.get("/dashboard/?days=abc").context["board"].days == 30
+
+
+# --- Working hours and time zone, as an agent sets them -----------------------------------------
+
+MONDAY_10AM = dt.datetime(2026, 11, 16, 15, 0, tzinfo=dt.UTC)  # 10:00 in New York
+
+
+def at_new_york(days: int = 0, hour: int = 10) -> dt.datetime:
+    """``hour`` o'clock in New York, ``days`` after Monday 16 November 2026."""
+    return MONDAY_10AM + dt.timedelta(days=days, hours=hour - 10)
+
+
+def test_monday_hours_alone_leave_the_other_days_open_not_off(client, alice):
+    from leads.routing import within_hours
+
+    signed_in(client, alice).post(
+        "/settings/",
+        {"time_zone": "America/New_York", "mon_start": "09:00", "mon_end": "17:00"},
+    )
+    alice.refresh_from_db()
+    assert within_hours(alice, at_new_york(0, 10))
+    assert not within_hours(alice, at_new_york(0, 8))  # Monday before nine
+    assert within_hours(alice, at_new_york(1, 10))  # Tuesday: no hours given, so all day
+    assert within_hours(alice, at_new_york(5, 3))  # Saturday night too
+    page = client.get("/settings/").content.decode()
+    assert 'name="mon_start" value="09:00"' in page
+    assert 'name="tue_start"' in page
+    assert 'name="tue_start" value=' not in page
+
+
+def test_an_overnight_shift_is_kept_and_runs_past_midnight(client, alice):
+    from leads.routing import within_hours
+
+    days_off = {f"{day}_off": "on" for day in ("mon", "tue", "wed", "thu", "sat", "sun")}
+    response = signed_in(client, alice).post(
+        "/settings/",
+        {"time_zone": "America/New_York", "fri_start": "22:00", "fri_end": "06:00", **days_off},
+    )
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.working_hours == {"fri": [["22:00", "06:00"]]}
+    assert within_hours(alice, at_new_york(4, 23))  # Friday 23:00
+    assert within_hours(alice, at_new_york(5, 5))  # Saturday 05:00, the same shift
+    assert not within_hours(alice, at_new_york(5, 7))  # Saturday 07:00: done
+    assert not within_hours(alice, at_new_york(4, 21))  # Friday 21:00: not yet
+    assert not within_hours(alice, at_new_york(0, 2))  # Monday 02:00: Sunday was off
+    page = client.get("/settings/").content.decode()
+    assert 'name="fri_start" value="22:00"' in page
+    assert 'name="fri_end" value="06:00"' in page
+    assert re.search(r'name="mon_off"[^>]*checked', page)
+
+
+def test_every_day_off_is_refused_in_favour_of_pause(client, alice):
+    days_off = {f"{day}_off": "on" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    response = signed_in(client, alice).post(
+        "/settings/", {"time_zone": "America/New_York", **days_off}
+    )
+    assert response.status_code == 400
+    assert "Every day is off: use Pause instead" in response.content.decode()
+
+
+def test_the_time_zone_menu_is_short_and_keeps_an_unusual_zone_of_the_agent(client, alice):
+    alice.time_zone = "Europe/Lisbon"
+    alice.save()
+    page = signed_in(client, alice).get("/settings/").content.decode()
+    menu = re.search(r'<select name="time_zone".*?</select>', page, re.S)
+    assert menu is not None
+    options = re.findall(r'<option value="([^"]+)"', menu.group(0))
+    assert len(options) < 15
+    assert {"America/New_York", "America/Los_Angeles", "Europe/Lisbon"} <= set(options)
+    assert re.search(r'<option value="Europe/Lisbon" selected>', menu.group(0))
+    refused = client.post("/settings/", {"time_zone": "Asia/Tokyo"})
+    assert refused.status_code == 400
