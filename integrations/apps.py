@@ -8,12 +8,11 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import schedules, webhooks
+        from . import schedules
         from .alerts import receivers as alert_receivers
         from .marketing import services as marketing
         from .sources import checks  # noqa: F401 - registers the sources' system checks
 
         post_migrate.connect(schedules.ensure_schedules, sender=self)
-        webhooks.connect()
         marketing.connect()
         alert_receivers.connect()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import uuid
 
@@ -200,125 +199,6 @@ class FacebookPage(models.Model):
         from integrations.lib.encryption import encrypt
 
         self.access_token_encrypted = encrypt(token) if token else ""
-
-
-# --- Outbound webhooks: the CRM telling other systems what happened ----------------------------
-
-
-def new_webhook_secret() -> str:
-    """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-class WebhookSubscription(models.Model):
-    """A receiver of our events: where to send them, which ones, and the key to sign them.
-
-    The secret is shown once, when the subscription is made. A subscription that has failed
-    for the whole retry window (``WEBHOOK_RETRY_WINDOW_SECONDS``), or whose receiver answers
-    410 Gone, is disabled and operations are told; enabling it again resets its counters.
-    """
-
-    class Event(models.TextChoices):
-        LEAD_CREATED = "lead.created", "lead.created: a lead was received"
-        LEAD_ASSIGNED = "lead.assigned", "lead.assigned: a lead was given to an agent"
-        LEAD_ACCEPTED = "lead.accepted", "lead.accepted: the agent accepted it"
-        LEAD_STATUS_CHANGED = "lead.status_changed", "lead.status_changed: its status moved"
-        CONTACT_UPDATED = "contact.updated", "contact.updated: a person's details changed"
-
-    name = models.CharField(max_length=120)
-    url = models.URLField(max_length=2000, help_text="Where events are POSTed (https).")
-    team = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="webhook_subscriptions",
-        help_text="Only this team's events; empty: every team's.",
-    )
-    events = models.JSONField(default=list, blank=True, help_text="Empty: every event.")
-    secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
-    is_active = models.BooleanField(default=True)
-    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
-    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
-    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    disabled_reason = models.CharField(max_length=500, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def wants(self, event_type: str) -> bool:
-        return not self.events or event_type in self.events
-
-
-class WebhookDelivery(models.Model):
-    """One event for one subscription: the row is the truth, the queue only rings for it.
-
-    ``payload`` is the body exactly as signed and sent, the same on every attempt, and
-    ``message_id`` its ``webhook-id`` (the receiver's idempotency key). A failed attempt
-    schedules the next one (``next_attempt_at``, exponential backoff), which the sweeper
-    honours, until ``retry_until``.
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed (gave up)"
-
-    subscription = models.ForeignKey(
-        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
-    )
-    message_id = models.CharField(max_length=64, help_text="The webhook-id header.")
-    event_type = models.CharField(max_length=40)
-    payload = models.TextField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    retry_until = models.DateTimeField()
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["subscription", "message_id"], name="webhookdelivery_unique_message"
-            )
-        ]
-        indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                condition=models.Q(status="pending"),
-                name="webhookdelivery_due",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.event_type} to {self.subscription} ({self.status})"
-
-
-class WebhookAttempt(models.Model):
-    """One try at a delivery: what the receiver answered, and how fast."""
-
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
-    attempted_at = models.DateTimeField(auto_now_add=True)
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    response_excerpt = models.TextField(blank=True, help_text="The first 500 characters.")
-    error = models.CharField(max_length=500, blank=True)
-
-    class Meta:
-        ordering = ["-attempted_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.status_code or self.error}"
 
 
 # --- Alerts: the agent told about a lead, by SMS and email -------------------------------------

@@ -18,11 +18,6 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 30,
     },
-    "deliver due webhooks": {
-        "func": "integrations.tasks.sweep_webhooks",
-        "schedule_type": "I",
-        "minutes": 1,
-    },
     "escalate overdue leads": {
         "func": "leads.tasks.escalate_overdue",
         "schedule_type": "I",

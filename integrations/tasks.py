@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import services, webhooks
+from . import services
 
 
 def process_event(event_id: int) -> str:
@@ -22,15 +22,6 @@ def backfill_facebook() -> dict[str, int]:
     from .sources.facebook import facebook_backfill_all
 
     return facebook_backfill_all()
-
-
-def deliver_webhook(delivery_id: int) -> str:
-    delivery = webhooks.webhook_deliver(delivery_id=delivery_id)
-    return delivery.status if delivery else "not due"
-
-
-def sweep_webhooks() -> int:
-    return webhooks.webhooks_sweep()
 
 
 def send_alert(delivery_id: int) -> str:

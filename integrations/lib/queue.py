@@ -7,10 +7,13 @@ there and the sweeper rings again, so a failure here is logged and never raised 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import post_migrate
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
@@ -46,3 +49,17 @@ def enqueue_on_commit(func: str, *args: Any, **kwargs: Any) -> None:
             transaction.savepoint_commit(sid)
         return
     transaction.on_commit(lambda: enqueue(func, *args, **kwargs))
+
+
+def schedules_connect(app_config: AppConfig, schedules: Mapping[str, Mapping[str, Any]]) -> None:
+    """Create or correct ``schedules`` (name: django-q2 ``Schedule`` fields) after every
+    ``migrate`` of ``app_config``'s app; called from the app's ``ready()``. Keyed by name, so
+    a schedule whose task moved is corrected, not doubled."""
+
+    def ensure(**kwargs: Any) -> None:
+        from django_q.models import Schedule
+
+        for name, spec in schedules.items():
+            Schedule.objects.update_or_create(name=name, defaults={**spec, "repeats": -1})
+
+    post_migrate.connect(ensure, sender=app_config, weak=False)

@@ -6,6 +6,7 @@ reference library), not with our code.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -20,8 +21,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from standardwebhooks import Webhook
 
-from integrations.models import WebhookDelivery, WebhookSubscription
-from integrations.webhooks import webhook_deliver, webhooks_sweep
+from integrations.webhooks.models import WebhookDelivery, WebhookSubscription
+from integrations.webhooks.services import webhook_deliver, webhooks_sweep
 from leads.data import LeadData
 from leads.models import Lead
 from leads.services import api_token_create, lead_accept, lead_capture, lead_set_status
@@ -209,9 +210,11 @@ def test_a_subscription_failing_for_the_whole_window_is_disabled_and_operations_
     settings.WEBHOOK_RETRY_WINDOW_SECONDS = 0.3
     settings.ADMINS = [("Operations", "ops@example.com")]
     receiver.answers.extend([500] * 50)
-    WebhookSubscription.objects.update(events=["lead.created"])
+    # Failing since before this delivery (earlier ones failed too): the whole window.
+    failing_since = timezone.now() - dt.timedelta(seconds=1)
+    WebhookSubscription.objects.update(events=["lead.created"], failing_since=failing_since)
     capture(subscription.team)
-    with caplog.at_level(logging.ERROR, logger="integrations.webhooks"):
+    with caplog.at_level(logging.ERROR, logger="integrations.webhooks.services"):
         run_queue()
         retry_until_settled(run_queue, WebhookDelivery.objects.get())
 
@@ -366,7 +369,7 @@ def test_an_operator_redelivers_from_the_admin(
     delivery = WebhookDelivery.objects.get()
 
     response = admin_client.post(
-        "/admin/integrations/webhookdelivery/",
+        "/admin/webhooks/webhookdelivery/",
         {"action": "redeliver", "_selected_action": [delivery.pk]},
     )
     run_queue()
@@ -381,7 +384,7 @@ def test_an_operator_redelivers_from_the_admin(
 def test_the_admin_shows_a_new_subscriptions_secret_once(admin_client, team, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     response = admin_client.post(
-        "/admin/integrations/webhooksubscription/add/",
+        "/admin/webhooks/webhooksubscription/add/",
         {"name": "Books", "url": "http://127.0.0.1:8899/in", "team": team.pk,
          "events": ["lead.created"], "is_active": "on"},
     )  # fmt: skip
@@ -390,13 +393,13 @@ def test_the_admin_shows_a_new_subscriptions_secret_once(admin_client, team, set
     assert subscription.secret.startswith("whsec_")
     assert subscription.secret in response.content.decode()
     assert "no-cache" in response["Cache-Control"]
-    change = admin_client.get(f"/admin/integrations/webhooksubscription/{subscription.pk}/change/")
+    change = admin_client.get(f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/")
     assert subscription.secret not in change.content.decode()
 
 
 def test_the_admin_refuses_a_private_address(admin_client, team):
     response = admin_client.post(
-        "/admin/integrations/webhooksubscription/add/",
+        "/admin/webhooks/webhooksubscription/add/",
         {"name": "Sneaky", "url": "http://169.254.169.254/latest/meta-data/", "is_active": "on"},
     )
 
@@ -413,7 +416,7 @@ def test_a_disabled_subscription_is_enabled_again_with_its_counters_reset(
     )
 
     admin_client.post(
-        "/admin/integrations/webhooksubscription/",
+        "/admin/webhooks/webhooksubscription/",
         {"action": "enable", "_selected_action": [subscription.pk]},
     )
 

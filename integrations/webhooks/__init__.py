@@ -1,0 +1,1 @@
+"""Outbound webhooks: the CRM telling other systems what happened, signed, at least once."""
