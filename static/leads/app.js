@@ -3,6 +3,12 @@
 (function () {
   "use strict";
 
+  // A page brought back by Back from the browser's memory shows leads as they were (an
+  // Accept already used): load it again instead. Pages are no-store, so this is rare.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) window.location.reload();
+  });
+
   // A note being typed ([data-draft]) is kept in this tab until it is saved: a session that
   // expired sends the agent to sign in and back to this page, where the draft is put back.
   function draftKey(field) { return "draft:" + location.pathname + ":" + field.name; }

@@ -50,3 +50,33 @@ def phone(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def desktop(browser):
+    """A desktop-sized page (a laptop's window)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def axe():
+    """``axe(page)``: axe-core finds no serious or critical violation on the page as it is."""
+    return assert_accessible
+
+
+def assert_accessible(page) -> None:
+    """axe-core (bundled by axe-playwright-python) finds no serious or critical violation on
+    the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    report = [
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + "; ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+        for v in serious
+    ]
+    assert not serious, f"{page.url}\n" + "\n".join(report)

@@ -16,9 +16,16 @@ from leads.models import Lead
 SCREENSHOTS = Path(os.environ["SCREENSHOTS"]) if os.environ.get("SCREENSHOTS") else None
 
 
+# The look of a text field, to compare the phone field with the email field.
+LOOK = """(selector) => {
+  const style = getComputedStyle(document.querySelector(selector));
+  return [style.borderRadius, style.padding, style.borderColor, style.width];
+}"""
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_visitor_submits_the_demo_form_and_operations_see_the_lead_assigned_by_zip(
-    live_server, phone, run_queue, settings
+    live_server, phone, run_queue, settings, axe
 ):
     call_command("demo", stdout=io.StringIO())
     settings.WEBFORM_MIN_FILL_SECONDS = 1.0
@@ -27,6 +34,8 @@ def test_a_visitor_submits_the_demo_form_and_operations_see_the_lead_assigned_by
     assert phone.title() == "Find your next home in South Florida"
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # no sideways scrolling on a phone
+    assert phone.evaluate(LOOK, "#id_phone") == phone.evaluate(LOOK, "#id_email")
+    axe(phone)
     phone.fill("#id_first_name", "Jordan")
     phone.fill("#id_last_name", "Avery")
     phone.fill("#id_email", "jordan@example.com")
