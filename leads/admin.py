@@ -13,7 +13,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
 
 from . import signals
-from .forms import TestLeadForm
+from .forms import TestLeadForm, WordListField
 from .models import (
     Activity,
     Agent,
@@ -82,8 +82,59 @@ class AgentAdmin(admin.ModelAdmin):
         return "; ".join(p for p in problems if p) or "-"
 
 
+PLACE = r"[^,]+, ?[A-Za-z]{2}"
+
+
+class TerritoryForm(forms.ModelForm):
+    """A territory's places typed as words, not as JSON lists."""
+
+    zip_codes = WordListField(
+        label="ZIP codes", pattern=r"\d{5}", example="33139, 33140",
+        help_text="Five-digit ZIP codes, separated by commas or spaces.",
+    )  # fmt: skip
+    cities = WordListField(
+        lines=True, pattern=PLACE, example="Miami Beach, FL",
+        help_text="One a line, with the state: Miami Beach, FL.",
+    )  # fmt: skip
+    counties = WordListField(
+        lines=True, pattern=PLACE, example="Orange County, FL",
+        help_text="One a line, with the state: Orange County, FL.",
+    )  # fmt: skip
+    states = WordListField(
+        normal=str.upper, pattern=r"[A-Z]{2}", example="FL, GA",
+        help_text="Two-letter codes, separated by commas or spaces.",
+    )  # fmt: skip
+
+    class Meta:
+        model = Territory
+        fields = ["team", "name", "zip_codes", "cities", "counties", "states", "priority", "agents"]
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """A rule's conditions as words and ticks, not as JSON lists."""
+
+    sources = WordListField(
+        normal=str.lower, pattern=r"[a-z0-9_.-]+", example="zillow, realtor",
+        help_text="The lead sources it takes, separated by commas (webform, zillow, realtor, "
+        "facebook, ...); empty: any source.",
+    )  # fmt: skip
+    lead_types = forms.MultipleChoiceField(
+        choices=Lead.Type.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: any type.",
+    )  # fmt: skip
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "team", "name", "is_active", "priority", "territory", "sources", "lead_types",
+            "price_min", "price_max", "requires_phone", "mode", "use_territory_agents",
+            "sla_minutes",
+        ]  # fmt: skip
+
+
 @admin.register(Territory)
 class TerritoryAdmin(admin.ModelAdmin):
+    form = TerritoryForm
     list_display = ["name", "team", "priority", "zip_count"]
     list_filter = ["team"]
     search_fields = ["name"]
@@ -300,6 +351,7 @@ class RuleMemberInline(admin.TabularInline):
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
+    form = RoutingRuleForm
     list_display = [
         "name", "team", "territory", "mode", "priority", "sla_minutes", "is_active", "is_default",
     ]  # fmt: skip

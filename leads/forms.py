@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +54,53 @@ class TestLeadForm(forms.Form):
             price=data["price"],
             mls_number=data["mls_number"],
         )
+
+
+# --- Lists typed as words (the admin's routing rules and territories) -------------------------
+
+
+class WordListField(forms.CharField):
+    """A list stored as JSON, typed as words: ``33139, 33140`` or one per line.
+
+    ``lines`` keeps each line whole (entries that hold commas: "Miami Beach, FL"); otherwise
+    commas, spaces and new lines all separate. ``normal`` puts each entry in its stored form
+    (``str.lower``), ``pattern`` is what it must then look like, ``example`` how the error
+    says it.
+    """
+
+    def __init__(
+        self,
+        *,
+        lines: bool = False,
+        normal: Callable[[str], str] = str.strip,
+        pattern: str = "",
+        example: str = "",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3}) if lines else None)
+        if kwargs["widget"] is None:
+            kwargs["widget"] = forms.TextInput(attrs={"size": 60})
+        super().__init__(**kwargs)
+        self.lines, self.normal, self.example = lines, normal, example
+        self.pattern = re.compile(pattern or r".+")
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return ("\n" if self.lines else ", ").join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        parts = text.splitlines() if self.lines else re.split(r"[,\s]+", text)
+        return list(dict.fromkeys(self.normal(" ".join(p.split())) for p in parts if p.strip()))
+
+    def validate(self, value: Any) -> None:
+        bad = [item for item in value if not self.pattern.fullmatch(item)]
+        if bad:
+            raise forms.ValidationError(
+                f"Not understood: {', '.join(bad)}. Write them like {self.example}."
+            )
 
 
 # --- The agent's app --------------------------------------------------------------------------

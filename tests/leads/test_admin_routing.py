@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from leads.models import Lead, RoutingRule, RuleMember
+from leads.models import Lead, RoutingRule, RuleMember, Territory
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +51,7 @@ def test_a_rule_with_a_fallback_chain_is_made_in_the_admin(ops, team, alice, bob
     url = reverse("admin:leads_routingrule_add")
     form = {
         "team": team.pk, "name": "Zillow buyers", "is_active": "on", "priority": "3",
-        "sources": '["zillow"]', "lead_types": '["buyer"]', "mode": "round_robin",
+        "sources": "zillow", "lead_types": ["buyer"], "mode": "round_robin",
         "sla_minutes": "3",
         "members-TOTAL_FORMS": "2", "members-INITIAL_FORMS": "0",
         "members-MIN_NUM_FORMS": "0", "members-MAX_NUM_FORMS": "1000",
@@ -59,7 +61,7 @@ def test_a_rule_with_a_fallback_chain_is_made_in_the_admin(ops, team, alice, bob
         "members-1-weight": "1",
     }  # fmt: skip
     response = ops.post(url, form)
-    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response.status_code == 302, re.findall(r"errorlist.{0,300}", response.content.decode())
     rule = RoutingRule.objects.get(name="Zillow buyers")
     assert rule.sources == ["zillow"]
     assert list(RuleMember.objects.filter(rule=rule).values_list("agent", "step")) == [
@@ -96,3 +98,60 @@ def test_the_lead_page_shows_the_routing_explanation(ops, team, beach, alice):
     html = ops.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
     assert "why it went where it went" in html
     assert "round robin: Alice." in html
+
+
+def test_a_rules_conditions_are_typed_as_words_and_ticks_not_json(ops, team):
+    add = ops.get(reverse("admin:leads_routingrule_add")).content.decode()
+    assert 'type="checkbox" name="lead_types" value="seller"' in add
+    form = {
+        "team": team.pk, "name": "Portal buyers", "is_active": "on", "priority": "0",
+        "sources": "Zillow, realtor  zillow", "lead_types": ["buyer", "renter"],
+        "mode": "round_robin", "sla_minutes": "5",
+        "members-TOTAL_FORMS": "0", "members-INITIAL_FORMS": "0",
+        "members-MIN_NUM_FORMS": "0", "members-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    response = ops.post(reverse("admin:leads_routingrule_add"), form)
+    assert response.status_code == 302, re.findall(r"errorlist.{0,300}", response.content.decode())
+    rule = RoutingRule.objects.get(name="Portal buyers")
+    assert rule.sources == ["zillow", "realtor"]
+    assert rule.lead_types == ["buyer", "renter"]
+    page = ops.get(reverse("admin:leads_routingrule_change", args=[rule.pk])).content.decode()
+    assert 'value="zillow, realtor"' in page
+    assert "[&quot;zillow&quot;" not in page
+    assert re.search(r'name="lead_types" value="renter"[^>]*\bchecked', page)
+    assert not re.search(r'name="lead_types" value="seller"[^>]*\bchecked', page)
+
+
+def test_a_rules_sources_that_are_not_words_are_named(ops, team):
+    form = {
+        "team": team.pk, "name": "Odd", "priority": "0", "sources": '["zillow"]',
+        "mode": "pool", "sla_minutes": "5", "members-TOTAL_FORMS": "0",
+        "members-INITIAL_FORMS": "0", "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    response = ops.post(reverse("admin:leads_routingrule_add"), form)
+    assert response.status_code == 200
+    assert "Not understood: [&quot;zillow&quot;]. Write them like zillow, realtor." in (
+        response.content.decode()
+    )
+    assert not RoutingRule.objects.filter(name="Odd").exists()
+
+
+def test_a_territorys_places_are_typed_one_a_line_or_separated_by_commas(ops, team, alice):
+    form = {
+        "team": team.pk, "name": "South Beach", "priority": "0", "agents": [alice.pk],
+        "zip_codes": "33139 33140,33141", "cities": "Miami Beach, FL\nNorth Bay Village, fl",
+        "counties": "", "states": "fl",
+    }  # fmt: skip
+    response = ops.post(reverse("admin:leads_territory_add"), form)
+    assert response.status_code == 302, re.findall(r"errorlist.{0,300}", response.content.decode())
+    territory = Territory.objects.get(name="South Beach")
+    assert territory.zip_codes == ["33139", "33140", "33141"]
+    assert territory.cities == ["Miami Beach, FL", "North Bay Village, fl"]
+    assert territory.states == ["FL"]
+    assert ("city", "north bay village|fl") in territory.area_keys()
+    page = ops.get(reverse("admin:leads_territory_change", args=[territory.pk])).content.decode()
+    assert "33139, 33140, 33141" in page
+    assert "Miami Beach, FL\nNorth Bay Village, fl</textarea>" in page
+    bad = ops.post(reverse("admin:leads_territory_add"), {**form, "name": "B", "zip_codes": "331"})
+    assert "Not understood: 331. Write them like 33139, 33140." in bad.content.decode()
