@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_django(args.database_url, fake.url, fake.api_key, fake.audience)
     from django.core.management import call_command
 
+    from integrations.marketing.models import SyncRun, SyncState
     from integrations.marketing.services import marketing_full_sync, marketing_full_sync_start
-    from integrations.models import SyncRun, SyncState
 
     call_command("migrate", verbosity=0)
     started = time.monotonic()

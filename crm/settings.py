@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "leads",
     "integrations",
     "integrations.webhooks",
+    "integrations.marketing",
 ]
 
 MIDDLEWARE = [

@@ -240,6 +240,3 @@ class FacebookPageAdmin(admin.ModelAdmin):
 
 # Alert deliveries have their own admin module, beside the channels.
 from .alerts import admin as alerts_admin  # noqa: E402, F401
-
-# The marketing sync has its own admin module, beside the platforms.
-from .marketing import admin as marketing_admin  # noqa: E402, F401

@@ -10,9 +10,7 @@ class IntegrationsConfig(AppConfig):
 
         from . import schedules
         from .alerts import receivers as alert_receivers
-        from .marketing import services as marketing
         from .sources import checks  # noqa: F401 - registers the sources' system checks
 
         post_migrate.connect(schedules.ensure_schedules, sender=self)
-        marketing.connect()
         alert_receivers.connect()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
 SCHEDULES: dict[str, dict[str, Any]] = {
     "sweep inbound events": {
         "func": "integrations.tasks.sweep_events",
@@ -28,23 +26,6 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "func": "integrations.tasks.sweep_alerts",
         "schedule_type": "I",
         "minutes": 1,
-    },
-    # Marketing sync (docs/marketing.md): pushes due or to retry, full syncs in progress, and
-    # the members changed on the platform that a webhook may have missed.
-    "push due marketing contacts": {
-        "func": "integrations.marketing.tasks.sweep",
-        "schedule_type": "I",
-        "minutes": 1,
-    },
-    "follow marketing full syncs": {
-        "func": "integrations.marketing.tasks.follow_runs",
-        "schedule_type": "I",
-        "minutes": 1,
-    },
-    "reconcile marketing audience": {
-        "func": "integrations.marketing.tasks.reconcile",
-        "schedule_type": "I",
-        "minutes": settings.MARKETING_RECONCILE_MINUTES,
     },
 }
 

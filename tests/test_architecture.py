@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "sources"
-SOURCE_TESTS = ROOT / "tests" / "integrations" / "sources"
+SOURCE_TESTS = ROOT / "tests" / "integrations"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -38,7 +38,7 @@ def test_every_registered_source_has_fixtures():
 
 
 def test_every_fixture_is_named_by_a_test():
-    test_text = "\n".join(p.read_text() for p in SOURCE_TESTS.glob("test_*.py"))
+    test_text = "\n".join(p.read_text() for p in SOURCE_TESTS.rglob("test_*.py"))
     unused = [
         str(path.relative_to(FIXTURES))
         for path in sorted(FIXTURES.glob("*/*"))

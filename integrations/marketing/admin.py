@@ -1,6 +1,6 @@
 """The marketing sync in the admin: each contact's state, the runs and their progress.
 
-Registered from ``integrations.admin``. The contact's own page gets the state as an inline,
+The contact's own page gets the state as an inline,
 so a refusal (a compliance state, a forgotten email) is seen where the contact is.
 """
 
@@ -15,11 +15,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from integrations.models import SyncRun, SyncState
 from leads.admin import ContactAdmin
 from leads.models import Contact
 
 from .base import sync_off_reason
+from .models import SyncRun, SyncState
 from .services import (
     marketing_consent_set,
     marketing_full_sync_start,
@@ -117,7 +117,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "started_at", "submitted_at", "finished_at", "batch_list",
     ]  # fmt: skip
     exclude = ["batches"]
-    change_list_template = "admin/integrations/syncrun/change_list.html"
+    change_list_template = "admin/marketing/syncrun/change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -130,12 +130,12 @@ class SyncRunAdmin(admin.ModelAdmin):
             path(
                 "start-full-sync/",
                 self.admin_site.admin_view(require_POST(self.start_full_sync)),
-                name="integrations_syncrun_start_full",
+                name="marketing_syncrun_start_full",
             ),
             path(
                 "reconcile-now/",
                 self.admin_site.admin_view(require_POST(self.reconcile_now)),
-                name="integrations_syncrun_reconcile",
+                name="marketing_syncrun_reconcile",
             ),
         ]
         return own + super().get_urls()
@@ -146,7 +146,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         return super().changelist_view(request, context)
 
     def _back(self) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:integrations_syncrun_changelist"))
+        return HttpResponseRedirect(reverse("admin:marketing_syncrun_changelist"))
 
     def start_full_sync(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request) or not request.user.is_superuser:

@@ -24,7 +24,7 @@ def check_marketing_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
             problems.append(
                 Error(
                     f"MARKETING_BACKEND {path!r} is not a MarketingBackend class.",
-                    id="integrations.E101",
+                    id="marketing.E101",
                 )
             )
     keys = (settings.MAILCHIMP_API_KEY, settings.MAILCHIMP_AUDIENCE_ID)
@@ -33,17 +33,15 @@ def check_marketing_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
             Warning(
                 "Only one of MAILCHIMP_API_KEY and MAILCHIMP_AUDIENCE_ID is set: the marketing "
                 "sync stays off until both are.",
-                id="integrations.W101",
+                id="marketing.W101",
             )
         )
     if settings.MARKETING_WITHOUT_CONSENT not in ("transactional", "skip"):
         problems.append(
-            Error(
-                "MARKETING_WITHOUT_CONSENT must be transactional or skip.", id="integrations.E102"
-            )
+            Error("MARKETING_WITHOUT_CONSENT must be transactional or skip.", id="marketing.E102")
         )
     if settings.MARKETING_NEW_STATUS not in (Status.SUBSCRIBED, Status.PENDING):
         problems.append(
-            Error("MARKETING_NEW_STATUS must be subscribed or pending.", id="integrations.E103")
+            Error("MARKETING_NEW_STATUS must be subscribed or pending.", id="marketing.E103")
         )
     return problems

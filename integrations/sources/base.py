@@ -31,7 +31,7 @@ SOURCES: dict[str, str] = {
     "realtor": "integrations.sources.realtor.RealtorSource",
     "zillow": "integrations.sources.zillow.ZillowSource",
     "zillow_rentals": "integrations.sources.zillow_rentals.ZillowRentalsSource",
-    "mailchimp": "integrations.sources.mailchimp.MailchimpSource",
+    "mailchimp": "integrations.marketing.hooks.MailchimpSource",
 }
 
 

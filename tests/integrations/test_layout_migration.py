@@ -29,6 +29,8 @@ MOVED = {
     "webhooksubscription": ("webhooks", "webhooksubscription"),
     "webhookdelivery": ("webhooks", "webhookdelivery"),
     "webhookattempt": ("webhooks", "webhookattempt"),
+    "syncstate": ("marketing", "syncstate"),
+    "syncrun": ("marketing", "syncrun"),
 }
 
 
@@ -150,6 +152,8 @@ def check_every_row_survives(apps: Any) -> None:
     subscription = new_apps.get_model("webhooks", "WebhookSubscription").objects.get()
     assert subscription.secret == "whsec_c2VjcmV0"
     assert subscription.deliveries.get().log.get().response_excerpt == "oops"
+    assert new_apps.get_model("marketing", "SyncState").objects.get().email == "jane@example.com"
+    assert new_apps.get_model("marketing", "SyncRun").objects.get().batches == [{"id": "b1"}]
     user = get_user_model().objects.get(pk=user_id)
     wanted = {f"{app}.{action}_{model}" for app, model in MOVED.values() for action in ("view",)}
     assert wanted <= user.get_all_permissions()

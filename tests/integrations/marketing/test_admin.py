@@ -6,11 +6,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from integrations.models import SyncRun, SyncState
+from integrations.marketing.models import SyncRun, SyncState
 from leads.models import Contact, ContactEmail
 
 pytestmark = pytest.mark.django_db
-CHANGELIST = "/admin/integrations/syncstate/"
+CHANGELIST = "/admin/marketing/syncstate/"
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_resubscribe_mailchimp_refuses_is_recorded(ops, state, run_queue, mail
 
 
 def test_reconcile_now_reports_what_it_read(ops, state):
-    response = ops.post("/admin/integrations/syncrun/reconcile-now/", follow=True)
+    response = ops.post("/admin/marketing/syncrun/reconcile-now/", follow=True)
     assert "Reconciled 1 member(s); 1 contact(s) changed." in response.content.decode()
     state.contact.refresh_from_db()
     assert state.contact.marketing_status == "unsubscribed"
@@ -89,7 +89,7 @@ def test_a_staff_member_who_is_not_a_superuser_cannot_start_a_full_sync(client, 
     user.user_permissions.add(Permission.objects.get(codename="view_syncrun"))
     client.force_login(user)
 
-    response = client.post("/admin/integrations/syncrun/start-full-sync/", follow=True)
+    response = client.post("/admin/marketing/syncrun/start-full-sync/", follow=True)
 
     assert "Only a superuser may start a full sync." in response.content.decode()
     assert SyncRun.objects.count() == 0

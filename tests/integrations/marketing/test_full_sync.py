@@ -9,12 +9,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from integrations.marketing.models import SyncRun, SyncState
 from integrations.marketing.services import (
     marketing_full_sync,
     marketing_full_sync_start,
     marketing_runs_poll,
 )
-from integrations.models import SyncRun, SyncState
 from leads.models import Consent, Contact, ContactEmail, Lead
 
 pytestmark = pytest.mark.django_db
@@ -112,13 +112,13 @@ def test_a_second_task_for_the_same_run_submits_nothing_again(mailchimp, team):
 def test_the_admin_starts_a_full_sync_that_the_queue_runs(staff_client, mailchimp, team, run_queue):
     make_contacts(team, 20)
 
-    response = staff_client.post("/admin/integrations/syncrun/start-full-sync/")
+    response = staff_client.post("/admin/marketing/syncrun/start-full-sync/")
     assert response.status_code == 302
     run_queue()
 
     run = follow(SyncRun.objects.get(), run_queue)
     assert (run.done, run.total) == (20, 20)
-    page = staff_client.get("/admin/integrations/syncrun/").content.decode()
+    page = staff_client.get("/admin/marketing/syncrun/").content.decode()
     assert '<progress max="100" value="100"></progress> 20 / 20 (100%)' in page
     assert "Start a full sync" in page
 
@@ -127,11 +127,11 @@ def test_the_admin_says_the_sync_is_off(settings, staff_client):
     settings.MAILCHIMP_API_KEY = ""
     settings.MAILCHIMP_AUDIENCE_ID = ""
 
-    page = staff_client.get("/admin/integrations/syncrun/").content.decode()
+    page = staff_client.get("/admin/marketing/syncrun/").content.decode()
 
     assert "Mailchimp sync is off: set MAILCHIMP_API_KEY, MAILCHIMP_AUDIENCE_ID." in page
     assert "Start a full sync" not in page
-    assert staff_client.get("/admin/integrations/syncstate/").status_code == 200
+    assert staff_client.get("/admin/marketing/syncstate/").status_code == 200
 
 
 def test_a_refusal_shows_on_the_contacts_admin_page(staff_client, mailchimp, team, run_queue):

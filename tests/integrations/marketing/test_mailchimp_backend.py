@@ -217,6 +217,6 @@ def test_system_checks_name_a_half_made_configuration(settings):
 
     ids = sorted(str(message.id) for message in check_marketing_settings())
 
-    assert ids == ["integrations.E102", "integrations.W101"]
+    assert ids == ["marketing.E102", "marketing.W101"]
     settings.MARKETING_BACKEND = "leads.models.Contact"
-    assert "integrations.E101" in [m.id for m in check_marketing_settings()]
+    assert "marketing.E101" in [m.id for m in check_marketing_settings()]

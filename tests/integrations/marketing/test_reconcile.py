@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from integrations.marketing.models import SyncRun
 from integrations.marketing.services import marketing_mark, marketing_reconcile
-from integrations.models import SyncRun
 from leads.data import ConsentData, LeadData
 from leads.models import Activity, Contact
 from leads.services import lead_capture

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from integrations.marketing.models import SyncState
 from integrations.marketing.services import (
     marketing_consent_set,
     marketing_mark,
@@ -14,7 +15,6 @@ from integrations.marketing.services import (
     marketing_retry,
     marketing_sweep,
 )
-from integrations.models import SyncState
 from leads.data import ConsentData, LeadData
 from leads.models import Activity, Contact, Lead
 from leads.services import lead_capture, lead_set_status

@@ -20,11 +20,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from integrations.marketing.base import WebhookError, get_backend
 from integrations.models import InboundEvent
+from integrations.sources.base import ParseError, Refused, Source
 from leads.data import LeadData
 
-from .base import ParseError, Refused, Source
+from .base import WebhookError, get_backend
+from .services import marketing_apply
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -70,8 +71,6 @@ class MailchimpSource(Source):
 
     def apply(self, event: InboundEvent) -> bool:
         """Apply the event's changes to the contact; True when something changed."""
-        from integrations.marketing.services import marketing_apply
-
         backend = get_backend()
         if backend is None:
             raise ParseError("Marketing sync is off (MARKETING_BACKEND is empty).")

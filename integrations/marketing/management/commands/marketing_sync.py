@@ -13,12 +13,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.marketing.base import sync_off_reason
+from integrations.marketing.models import SyncRun
 from integrations.marketing.services import (
     marketing_full_sync,
     marketing_full_sync_start,
     marketing_reconcile,
 )
-from integrations.models import SyncRun
 
 
 class Command(BaseCommand):

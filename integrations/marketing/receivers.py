@@ -1,0 +1,49 @@
+"""The domain's signals, turned into contacts due for a push (connected in ``ready``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from leads import signals
+from leads.models import Contact, Lead
+
+from .services import ORIGIN, marketing_mark
+
+logger = logging.getLogger(__name__)
+
+
+def _mark_quietly(contact_id: int | None, fields: Iterable[str] = ()) -> None:
+    """Mark from a signal: a failure here must never reach the change that caused it."""
+    if contact_id is None:
+        return
+    try:
+        marketing_mark(contact_id=contact_id, fields=fields)
+    except Exception:
+        logger.exception("could not mark contact %s for the marketing sync", contact_id)
+
+
+def on_lead_changed(sender: Any, lead: Lead, **kwargs: Any) -> None:
+    """A lead's news reaches the marketing list; a test lead's never does."""
+    if not lead.is_test:
+        _mark_quietly(lead.contact_id)
+
+
+def on_contact_changed(
+    sender: Any, contact: Contact, fields: list[str], origin: str = "", **kwargs: Any
+) -> None:
+    """A change made in the CRM is pushed; one that came from the platform is not (no echo)."""
+    if origin == ORIGIN:
+        return
+    _mark_quietly(contact.pk, fields)
+
+
+def connect() -> None:
+    """Listen to the domain (called once, from ``MarketingConfig.ready``)."""
+    lead_signals = (
+        "lead_captured", "lead_assigned", "lead_claimed", "lead_accepted", "lead_status_changed",
+    )  # fmt: skip
+    for name in lead_signals:
+        getattr(signals, name).connect(on_lead_changed, dispatch_uid=f"marketing.{name}")
+    signals.contact_changed.connect(on_contact_changed, dispatch_uid="marketing.contact_changed")
