@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
+from django.urls import reverse
 
 from leads.models import Lead
 
@@ -66,3 +68,15 @@ def test_a_visitor_submits_the_demo_form_and_operations_see_the_lead_assigned_by
 
     phone.click("#result_list tbody tr th a")
     phone.wait_for_selector("text=territory Miami Beach by ZIP 33139")
+
+    # The request as it arrived, in the admin: its raw body laid out a field a line, within
+    # the screen (the form's body is one long line of fields as sent).
+    event = next(m for m in apps.get_models() if m.__name__ == "InboundEvent")
+    meta = event._meta
+    phone.goto(live_server.url + reverse(
+        f"admin:{meta.app_label}_{meta.model_name}_change", args=[lead.raw_event_id]
+    ))  # fmt: skip
+    body = phone.locator(".field-raw_body pre")
+    assert "first_name=Jordan\n&last_name=Avery" in body.inner_text()
+    assert body.evaluate("pre => pre.scrollWidth <= pre.clientWidth")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
