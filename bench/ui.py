@@ -120,7 +120,8 @@ def copy_rows(model: Any, rows: Iterator[dict[str, Any]], chunk: int = 20_000) -
     from django.db import connection
     from django.utils import timezone
 
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    # Generated columns (the contact's search name) are the database's to write.
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
     now = timezone.now()
     defaults = {}
     for f in fields:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import ProtectedError
+from django.db.models.functions import Concat
 from django.urls import reverse
 
 from .normalize import parse_place
@@ -170,6 +171,15 @@ class Territory(models.Model):
         )
 
 
+class Fold(models.Func):
+    """``leadline_fold(text)``: a text as search matches it, accents off and lower case
+    (:func:`leads.normalize.fold`; a migration creates it on PostgreSQL, ``leads.apps``
+    registers it on each SQLite connection)."""
+
+    function = "leadline_fold"
+    output_field = models.CharField()
+
+
 class Contact(models.Model):
     """A person: every lead from the same email or phone belongs to one contact."""
 
@@ -187,6 +197,15 @@ class Contact(models.Model):
     phone = models.CharField(max_length=20, blank=True, help_text="Primary phone, E.164.")
     marketing_status = models.CharField(
         max_length=16, choices=MarketingStatus.choices, default=MarketingStatus.UNKNOWN
+    )
+    # Written by the database on every insert and update, however the names change (an
+    # admin edit, a sync's bulk update, a COPY): search reads it through a trigram index on
+    # PostgreSQL, with no function to run per row.
+    search_name = models.GeneratedField(
+        expression=Fold(Concat("first_name", models.Value(" "), "last_name")),
+        output_field=models.CharField(max_length=201),
+        db_persist=True,
+        help_text="First and last name as search matches them: no accents, lower case.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

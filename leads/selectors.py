@@ -19,18 +19,8 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.db.models import (
-    CharField,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Func,
-    Q,
-    QuerySet,
-)
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncWeek
-from django.db.models.lookups import Contains
 from django.utils import dateformat, timezone
 
 from .models import (
@@ -130,24 +120,14 @@ def visible_leads(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Lead]:
     return Lead.objects.filter(_visible(agent, offered), is_test=False)
 
 
-class Fold(Func):
-    """``leadline_fold(column)``: the column as search matches it (see ``normalize.fold``)."""
-
-    function = "leadline_fold"
-    output_field = CharField()
-
-
 def _search(terms: str, prefix: str = "") -> Q:
     """Every word must match a name (accents and case aside: "zoe" finds Zoë), an email or
     (its digits) a phone number."""
     query = Q()
     for word in terms.split()[:5]:
         digits = "".join(ch for ch in word if ch.isdigit())
-        folded = fold(word)
-        term = (
-            Q(Contains(Fold(F(f"{prefix}first_name")), folded))
-            | Q(Contains(Fold(F(f"{prefix}last_name")), folded))
-            | Q(**{f"{prefix}email__icontains": normalize_email(word)})
+        term = Q(**{f"{prefix}search_name__contains": fold(word)}) | Q(
+            **{f"{prefix}email__icontains": normalize_email(word)}
         )
         if len(digits) >= 3:
             term |= Q(**{f"{prefix}phone__contains": digits})

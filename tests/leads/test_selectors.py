@@ -195,3 +195,11 @@ def test_search_finds_names_whatever_their_accents_and_case(
             received_at=NOW, assigned_agent=alice,
         )  # fmt: skip
     assert names(alice.user, q=typed) == found
+
+
+def test_search_follows_a_name_changed_by_any_path(alice):
+    """The folded name is the database's own column: a bulk update keeps it in step."""
+    subject = lead(alice.team, alice, "Jordan")
+    Contact.objects.filter(pk=subject.contact_id).update(first_name="Zoë", last_name="Ñandú")
+    assert names(alice.user, q="nandu") == {"Zoë"}
+    assert names(alice.user, q="zoe nandu") == {"Zoë"}
