@@ -100,16 +100,22 @@ def test_the_lead_page_shows_the_routing_explanation(ops, team, beach, alice):
     assert "round robin: Alice." in html
 
 
+def rule_without_members(team, **fields) -> dict:
+    """The admin's "add routing rule" form, filled in, with no member rows."""
+    return {
+        "team": team.pk, "priority": "0", "mode": "round_robin", "sla_minutes": "5",
+        "members-TOTAL_FORMS": "0", "members-INITIAL_FORMS": "0",
+        "members-MIN_NUM_FORMS": "0", "members-MAX_NUM_FORMS": "1000", **fields,
+    }  # fmt: skip
+
+
 def test_a_rules_conditions_are_typed_as_words_and_ticks_not_json(ops, team):
     add = ops.get(reverse("admin:leads_routingrule_add")).content.decode()
     assert 'type="checkbox" name="lead_types" value="seller"' in add
-    form = {
-        "team": team.pk, "name": "Portal buyers", "is_active": "on", "priority": "0",
-        "sources": "Zillow, realtor  zillow", "lead_types": ["buyer", "renter"],
-        "mode": "round_robin", "sla_minutes": "5",
-        "members-TOTAL_FORMS": "0", "members-INITIAL_FORMS": "0",
-        "members-MIN_NUM_FORMS": "0", "members-MAX_NUM_FORMS": "1000",
-    }  # fmt: skip
+    form = rule_without_members(
+        team, name="Portal buyers", is_active="on", sources="Zillow, realtor  zillow",
+        lead_types=["buyer", "renter"],
+    )  # fmt: skip
     response = ops.post(reverse("admin:leads_routingrule_add"), form)
     assert response.status_code == 302, re.findall(r"errorlist.{0,300}", response.content.decode())
     rule = RoutingRule.objects.get(name="Portal buyers")
@@ -123,12 +129,7 @@ def test_a_rules_conditions_are_typed_as_words_and_ticks_not_json(ops, team):
 
 
 def test_a_rules_sources_that_are_not_words_are_named(ops, team):
-    form = {
-        "team": team.pk, "name": "Odd", "priority": "0", "sources": '["zillow"]',
-        "mode": "pool", "sla_minutes": "5", "members-TOTAL_FORMS": "0",
-        "members-INITIAL_FORMS": "0", "members-MIN_NUM_FORMS": "0",
-        "members-MAX_NUM_FORMS": "1000",
-    }  # fmt: skip
+    form = rule_without_members(team, name="Odd", sources='["zillow"]', mode="pool")
     response = ops.post(reverse("admin:leads_routingrule_add"), form)
     assert response.status_code == 200
     assert "Not understood: [&quot;zillow&quot;]. Write them like zillow, realtor." in (
