@@ -387,13 +387,43 @@ MARKETING_BATCH_SIZE: int = env.int("MARKETING_BATCH_SIZE", default=1000)
 MARKETING_RECONCILE_MINUTES: int = env.int("MARKETING_RECONCILE_MINUTES", default=15)
 
 # --- Logging ------------------------------------------------------------------------------
+# Every handler carries the "redact" filter (crm/logging.py): secrets that travel in URLs
+# (hook tokens, access_token=...) and the secret settings' values never reach a log. Django's
+# own handlers are replaced here, so none is left without it: runserver's request lines, and
+# the email to ADMINS about a 500 (its report redacted too).
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "redact": {"()": "crm.logging.RedactSecrets"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact"],
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "redact"],
+            "reporter_class": "crm.logging.RedactingExceptionReporter",
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # The twilio library logs every request's headers at INFO; its errors are enough.
         "twilio.http_client": {"level": "WARNING"},
