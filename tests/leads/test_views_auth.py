@@ -3,6 +3,7 @@ existing agents only (against a local server that speaks Google's OAuth 2.0 prot
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -17,7 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core import mail
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from social_core.backends import utils as backend_utils
@@ -224,6 +227,29 @@ def test_a_password_reset_by_email_lets_the_agent_choose_a_new_password(client, 
     )
     assert done.status_code == 302
     assert sign_in(Client(), "alice", "a brand new passphrase").status_code == 302
+
+
+def test_a_new_password_needs_twelve_characters(client, alice):
+    client.post("/accounts/password_reset/", {"email": "alice@example.com"})
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", str(mail.outbox[0].body))
+    assert link is not None
+    form_page = client.get(link.group(1), follow=True)
+    url = form_page.redirect_chain[-1][0]
+    short = client.post(url, {"new_password1": "tangerine42", "new_password2": "tangerine42"})
+    assert short.status_code == 200
+    assert "at least 12 characters" in short.content.decode()
+    assert sign_in(Client(), "alice", "tangerine42").status_code == 200  # not changed
+    done = client.post(url, {"new_password1": "tangerine42!", "new_password2": "tangerine42!"})
+    assert done.status_code == 302
+    assert sign_in(Client(), "alice", "tangerine42!").status_code == 302
+
+
+def test_the_demo_logins_keep_working_under_the_password_rules(client, db):
+    call_command("demo", stdout=io.StringIO())
+    for username in ("admin", "maria", "alex", "bella", "carlos", "dana"):
+        user = get_user_model().objects.get(username=username)
+        validate_password("leadline-demo", user)  # raises if a rule refuses it
+        assert sign_in(Client(), username, "leadline-demo").status_code == 302
 
 
 def test_a_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(client, db):
