@@ -36,6 +36,8 @@ print(json.dumps({
     "q_cluster_redis": settings.Q_CLUSTER.get("redis"),
     "cache": type(caches["default"]).__name__,
     "cache_location": settings.CACHES["default"].get("LOCATION"),
+    "throttle_cache": type(caches["throttle"]).__name__,
+    "throttle_cache_location": settings.CACHES["throttle"].get("LOCATION"),
 }))
 """
 
@@ -131,6 +133,8 @@ def test_by_default_it_runs_on_sqlite_with_the_orm_broker_and_a_local_cache(
         "q_cluster_redis": None,
         "cache": "LocMemCache",
         "cache_location": None,
+        "throttle_cache": "CounterDatabaseCache",
+        "throttle_cache_location": "leadline_cache",
     }
 
 
@@ -150,4 +154,6 @@ def test_database_and_redis_urls_switch_the_database_the_broker_and_the_cache(
         "q_cluster_redis": REDIS_URL,
         "cache": "RedisCache",
         "cache_location": REDIS_URL,
+        "throttle_cache": "RedisCache",
+        "throttle_cache_location": REDIS_URL,
     }
