@@ -451,7 +451,7 @@ SECRET_PAGE = Template(
     """{% extends "admin/base_site.html" %}
 {% block content %}<div id="content-main">
 <p>{{ lead_in }}</p>
-<p><code style="font-size:1.2em;user-select:all">{{ secret }}</code></p>
+<p><code class="secret">{{ secret }}</code></p>
 <p><strong>It will not be shown again.</strong> Keep it where your other secrets are.</p>
 <p><a class="button" href="{{ next }}">Done</a></p>
 </div>{% endblock %}"""

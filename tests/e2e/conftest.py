@@ -2,6 +2,9 @@
 
 No browser is downloaded: Playwright launches ``/usr/bin/chromium`` (``CHROMIUM`` overrides).
 Outside CI a missing Chromium skips these tests; under CI=true it fails them.
+
+Every page any test opens is watched for Content-Security-Policy violations (Chromium reports
+each one in the console): a test that met one fails.
 """
 
 from __future__ import annotations
@@ -39,6 +42,31 @@ def browser() -> Iterator[object]:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture(autouse=True)
+def csp_violations(request: pytest.FixtureRequest, monkeypatch) -> Iterator[list[str]]:
+    """The CSP violations the pages of this test's browser contexts reported; none at the end."""
+    violations: list[str] = []
+    if "browser" not in request.fixturenames:
+        yield violations
+        return
+    browser = request.getfixturevalue("browser")
+    new_context = browser.new_context
+
+    def watched_context(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+
+        def on_console(message) -> None:
+            if "Content Security Policy" in message.text:
+                violations.append(f"{message.page.url if message.page else ''}: {message.text}")
+
+        context.on("console", on_console)
+        return context
+
+    monkeypatch.setattr(browser, "new_context", watched_context)
+    yield violations
+    assert violations == [], "\n".join(violations)
 
 
 @pytest.fixture

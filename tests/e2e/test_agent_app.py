@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from playwright.sync_api import Error as PlaywrightError
 
 from leads.data import LeadData
 from leads.models import Activity, Agent, Lead
@@ -146,6 +147,12 @@ def test_an_agent_works_a_lead_from_a_phone_and_a_manager_follows(live_server, b
     assert jordan.first_contact_at is not None
     assert jordan.activities.filter(kind=Activity.Kind.NOTE, actor=alex.user).count() == 1
 
+    phone.goto(f"{base}/settings/")
+    phone.fill("#token-name", "Accounting sync")
+    phone.get_by_role("button", name="Make a token").click()
+    assert phone.inner_text("code.token").startswith("lla_")  # shown once, styled from a file
+    no_sideways_scroll(phone)
+
     bellas = leads["Riley"]
     assert bellas.assigned_agent is not None
     assert bellas.assigned_agent.user.username == "bella"
@@ -172,11 +179,26 @@ def test_an_agent_works_a_lead_from_a_phone_and_a_manager_follows(live_server, b
     assert "Riley Chen" in maria.inner_text("main")  # 3 hours past its deadline
     no_sideways_scroll(maria)
     shoot(maria, "manager-dashboard.png")
+    maria.goto(f"{base}/api/docs/")
+    maria.wait_for_selector("#swagger-ui .info .title")  # Swagger UI drew the API's schema
     manager.close()
 
     phone.goto(f"{base}/leads/{jordan.pk}/")  # no longer Alex's: it says so, and why
     assert "Reassigned to Carlos Ruiz at" in phone.inner_text("main")
     assert "Alex is at a closing all day" in phone.inner_text("main")
+
+
+def test_the_pages_policy_blocks_an_injected_inline_script_and_the_watch_sees_it(
+    live_server, phone, csp_violations
+):
+    response = phone.goto(f"{live_server.url}/accounts/login/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    with pytest.raises(PlaywrightError, match="Content Security Policy"):
+        phone.add_script_tag(content="document.title = 'injected'")
+    assert phone.title() != "injected"
+    assert len(csp_violations) == 1
+    assert "script-src" in csp_violations[0]
+    csp_violations.clear()  # seen: this test passes
 
 
 @pytest.mark.django_db(transaction=True)

@@ -80,3 +80,17 @@ def test_a_visitor_submits_the_demo_form_and_operations_see_the_lead_assigned_by
     assert "first_name=Jordan\n&last_name=Avery" in body.inner_text()
     assert body.evaluate("pre => pre.scrollWidth <= pre.clientWidth")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # Every list and add page the admin's index links to, with their widgets' scripts (the
+    # watch in conftest.py fails the test on any Content-Security-Policy violation).
+    response = phone.goto(f"{live_server.url}/admin/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    pages = phone.eval_on_selector_all(
+        "#content-main a[href^='/admin/']", "links => links.map(link => link.pathname)"
+    )
+    assert "/admin/leads/territory/add/" in pages
+    for page in dict.fromkeys(pages):
+        assert phone.goto(f"{live_server.url}{page}").ok, page
+        phone.wait_for_load_state("load")
+    phone.goto(f"{live_server.url}/admin/leads/territory/add/")
+    phone.wait_for_selector("#id_agents_from")  # the two-box picker, drawn by the admin's script
