@@ -44,13 +44,15 @@ SITE_URL: str = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "crm.apps.AdminConfig",  # Django's admin, on a site that asks staff for a second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -71,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -214,6 +217,11 @@ SOCIAL_AUTH_PIPELINE = (
 LOGIN_FAILURES_PER_IP: int = env.int("LOGIN_FAILURES_PER_IP", default=20)
 LOGIN_FAILURES_PER_USERNAME: int = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
 LOGIN_FAILURE_WINDOW: int = env.int("LOGIN_FAILURE_WINDOW", default=15 * 60)
+# Staff open the admin only after a code from an authenticator app (TOTP), enrolled at their
+# first sign-in (crm/admin.py). Off by default only with DEBUG, for the local demo.
+ADMIN_2FA_REQUIRED: bool = env.bool("ADMIN_2FA_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = "Leadline"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no staff member reads another's authenticator key
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

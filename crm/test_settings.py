@@ -13,6 +13,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijk
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ["WEBFORM_MIN_FILL_SECONDS"] = "0"
+# Admin tests sign staff in with force_login; tests/test_admin_2fa.py turns two-factor on.
+os.environ["ADMIN_2FA_REQUIRED"] = "false"
 # A queue (and, on Redis, cache keys) of this run's own, so that two test runs sharing one
 # Redis database do not take each other's tasks or clear each other's counters. Workers a
 # test starts inherit it from the environment.

@@ -89,6 +89,7 @@ def test_check_deploy_reports_nothing_in_production(production: dict[str, str]) 
         ("SECURE_SSL_REDIRECT", "false", "security.W008"),
         ("SECURE_HSTS_SECONDS", "0", "security.W004"),
         ("SECRET_KEY", "short-and-guessable", "security.W009"),
+        ("ADMIN_2FA_REQUIRED", "false", "crm.W001"),
     ],
 )
 def test_check_deploy_names_an_insecure_setting(
