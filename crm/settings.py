@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.webhooks",
     "integrations.marketing",
+    "integrations.alerts",
 ]
 
 MIDDLEWARE = [

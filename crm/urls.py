@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from integrations import api as integrations_api
+from integrations.alerts import api as alerts_api
 from integrations.views import healthz
 from leads.auth import ThrottledLoginView
 
@@ -11,6 +12,7 @@ from leads.auth import ThrottledLoginView
 # also gives the leads collection its create action (a lead sent in goes through intake).
 api = SimpleRouter(use_regex_path=False)
 integrations_api.register(api)
+alerts_api.register(api)
 
 handler404 = "leads.api.not_found"
 
@@ -28,5 +30,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("oauth/", include("social_django.urls", namespace="social")),
     path("", include("integrations.urls")),
+    path("", include("integrations.alerts.urls")),
     path("", include("leads.urls")),
 ]

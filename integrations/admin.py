@@ -236,7 +236,3 @@ class FacebookPageAdmin(admin.ModelAdmin):
                 f"{result.stored} new.{outcome}",
                 level,
             )
-
-
-# Alert deliveries have their own admin module, beside the channels.
-from .alerts import admin as alerts_admin  # noqa: E402, F401

@@ -29,7 +29,7 @@ from leads import api as leads_api
 from leads import selectors
 from leads.serializers import ErrorSerializer, LeadCreateSerializer
 
-from .models import Delivery, InboundEvent, WebForm
+from .models import InboundEvent, WebForm
 from .sources.api import external_id_for
 from .sources.base import get_source
 
@@ -204,66 +204,8 @@ class WebFormViewSet(leads_api.ApiViewSet):
         return Response(self.get_serializer(web_form).data)
 
 
-class DeliverySerializer(serializers.ModelSerializer):
-    lead = serializers.IntegerField(source="lead_id", read_only=True)
-    agent = serializers.IntegerField(source="agent_id", read_only=True)
-
-    class Meta:
-        model = Delivery
-        fields = [
-            "id", "lead", "agent", "channel", "kind", "status", "attempts", "error_code",
-            "last_error", "created_at", "sent_at", "delivered_at", "failed_at",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-
-class DeliveryViewSet(leads_api.ApiViewSet):
-    """Alerts sent about leads: an agent's own; a manager's whole team's."""
-
-    serializer_class = DeliverySerializer
-    pagination_class = leads_api.Cursor
-    queryset = Delivery.objects.none()
-
-    def get_queryset(self) -> QuerySet[Delivery]:
-        agent = leads_api.me(self.request)
-        rows = Delivery.objects.all()
-        if agent.is_manager:
-            return rows.filter(agent__team_id=agent.team_id)
-        return rows.filter(agent=agent)
-
-    @extend_schema(
-        summary="List alert deliveries",
-        parameters=[
-            OpenApiParameter("lead", int, description="Only the alerts about this lead."),
-            OpenApiParameter(
-                "status", str, enum=list(Delivery.Status.values), description="Only this status."
-            ),
-        ],
-    )
-    def list(self, request: Request) -> Response:
-        rows = self.get_queryset()
-        lead = request.query_params.get("lead")
-        if lead is not None:
-            rows = rows.filter(lead_id=leads_api.object_id(lead))
-        status = request.query_params.get("status")
-        if status is not None:
-            if status not in Delivery.Status.values:
-                raise exceptions.ValidationError({"status": [f"Not a status: {status[:40]}."]})
-            rows = rows.filter(status=status)
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    @extend_schema(summary="One alert delivery")
-    def retrieve(self, request: Request, pk: str) -> Response:
-        delivery = self.get_queryset().filter(pk=leads_api.object_id(pk)).first()
-        if delivery is None:
-            raise exceptions.NotFound("No such delivery.")
-        return Response(self.get_serializer(delivery).data)
-
-
 def register(router: SimpleRouter) -> None:
     """Add the edge's resources, and the leads collection that can create, to ``router``."""
     leads_api.register(router, leads=LeadViewSet)
     router.register("lead-requests", LeadRequestViewSet, basename="lead-request")
     router.register("web-forms", WebFormViewSet, basename="web-form")
-    router.register("deliveries", DeliveryViewSet, basename="delivery")

@@ -9,8 +9,6 @@ class IntegrationsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import schedules
-        from .alerts import receivers as alert_receivers
         from .sources import checks  # noqa: F401 - registers the sources' system checks
 
         post_migrate.connect(schedules.ensure_schedules, sender=self)
-        alert_receivers.connect()

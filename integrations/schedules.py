@@ -21,12 +21,6 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
-    # Alert retries, SMS held for the end of quiet hours, and sends a lost task left behind.
-    "send due alerts": {
-        "func": "integrations.tasks.sweep_alerts",
-        "schedule_type": "I",
-        "minutes": 1,
-    },
 }
 
 

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from . import views
-from .alerts import views as alert_views
 
 app_name = "integrations"
 
@@ -23,6 +22,4 @@ urlpatterns = [
         {"source_key": "zillow_rentals"},
         name="hook_zillow_rentals",
     ),
-    path("hooks/twilio/status/", alert_views.twilio_status, name="twilio_status"),
-    path("hooks/twilio/inbound/", alert_views.twilio_inbound, name="twilio_inbound"),
 ]

@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -23,6 +23,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.db.models.functions import TruncWeek
 from django.utils import dateformat, timezone
 
+from .extensions import DashboardPanel, TimelineEntry, dashboard_panels, timeline_entries
 from .models import (
     DEFAULT_SLA_MINUTES,
     INBOX_GROUP,
@@ -45,8 +46,6 @@ ROW_FIELDS = (
     "assigned_agent__display_name", "assigned_agent__user_id",
 )  # fmt: skip
 PERIODS = (7, 30, 90)
-FAILED_DELIVERY = ("failed", "undelivered")
-DELIVERY_FIELDS = {"agent", "channel", "status", "created_at", "last_error"}
 DECISION_FIELDS = (
     "lead_id", "kind", "mode", "offered_to", "matched", "skipped", "reason", "created_at",
     "agent__display_name", "rule__name",
@@ -339,18 +338,6 @@ def lead_access(*, user: AbstractBaseUser | AnonymousUser, lead: Lead) -> LeadAc
     )
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: dt.datetime
-    kind: str
-    title: str
-    actor: str = ""
-    details: list[str] = field(default_factory=list)
-    tone: str = ""
-    # Routing entries: the agent the lead went to (empty for an offer or the pool).
-    agent: str = ""
-
-
 # What a routing decision already tells: the activities written beside it are not repeated.
 ROUTING_ACTIVITIES = (
     Activity.Kind.ASSIGNED,
@@ -363,10 +350,10 @@ ROUTING_ACTIVITIES = (
 
 def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
     """The lead's story, newest first: its activities (and the person's own), each routing
-    step once in plain words, and the alerts sent about it when alerts exist.
+    step once in plain words, and what the edges add (``leads.extensions.timeline``).
 
-    Two queries, one more when a step offered the lead to agents, one more with alert
-    deliveries.
+    Two queries, one more when a step offered the lead to agents, and one per timeline
+    contributor.
     """
     decisions = list(
         RoutingDecision.objects.filter(lead=lead)
@@ -401,7 +388,7 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
                 tone="note" if activity.kind == Activity.Kind.NOTE else "",
             )
         )
-    entries.extend(_delivery_entries(lead, limit))
+    entries.extend(timeline_entries(lead=lead, limit=limit))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries
 
@@ -499,45 +486,6 @@ def _person(user: Any) -> str:
         return str(user.username)
 
 
-def _delivery_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
-    """Alert deliveries about the lead, read through the relation the alerts app adds."""
-    relation = delivery_relation()
-    if relation is None:
-        return []
-    manager = getattr(lead, relation.get_accessor_name() or "")
-    entries = []
-    for row in manager.select_related("agent").order_by("-created_at")[:limit]:
-        details = [f"Error: {row.last_error}"] if row.last_error else []
-        entries.append(
-            TimelineEntry(
-                at=row.created_at,
-                kind="delivery",
-                title=f"{row.get_channel_display()} alert to {row.agent}: "
-                f"{row.get_status_display()}",
-                details=details,
-                tone="failed" if row.status in FAILED_DELIVERY else "",
-            )
-        )
-    return entries
-
-
-def delivery_relation() -> Any:
-    """The relation from a lead to its alert deliveries, or None.
-
-    Found by the model's name and the fields read here (agent, channel, status, created_at,
-    last_error), so that leads reads the deliveries without importing the integrations app
-    that owns them, and shows nothing rather than fail if that model looks otherwise.
-    """
-    for relation in Lead._meta.related_objects:
-        model = relation.related_model
-        if getattr(model, "__name__", "") != "Delivery" or isinstance(model, str):
-            continue
-        names = {f.name for f in model._meta.get_fields()}
-        if names >= DELIVERY_FIELDS:
-            return relation
-    return None
-
-
 def lead_related(*, user: AbstractBaseUser | AnonymousUser, lead: Lead) -> QuerySet[Lead]:
     """The person's other leads that ``user`` may see, newest first."""
     return (
@@ -609,7 +557,7 @@ class Dashboard:
     by_week: list[tuple[dt.date, int]]
     funnel: list[tuple[str, int]]
     breaching: list[Lead]
-    delivery_failures: list[Any] | None
+    panels: list[DashboardPanel]
 
 
 # The funnel's stages, in the order of the statuses that reach them.
@@ -674,9 +622,9 @@ def dashboard(
 
     Speed to lead (median and p90 from received to accepted and to first contact) per agent
     and per source, leads by source and by week, the funnel, the leads breaching their
-    deadline now and, when alerts exist, the failed alert deliveries. Five queries (six
-    with deliveries): the figures come from one narrow read of the period's leads and a count
-    by week.
+    deadline now, and the panels the edges add (``leads.extensions.dashboard``). Five
+    queries and one per panel: the figures come from one narrow read of the period's leads
+    and a count by week.
     """
     agent = agent_for(user)
     if agent is None or not agent.is_manager:
@@ -743,21 +691,5 @@ def dashboard(
         by_week=[(week, weeks.get(week, 0)) for week in _weeks(since, now)],
         funnel=funnel,
         breaching=breaching,
-        delivery_failures=_delivery_failures(agent.team_id, since),
-    )
-
-
-def _delivery_failures(team_id: int, since: dt.datetime) -> list[Any] | None:
-    """Failed alert deliveries about the team's leads, when the alerts app records them."""
-    relation = delivery_relation()
-    if relation is None:
-        return None
-    return list(
-        relation.related_model._default_manager.filter(
-            lead__team_id=team_id,
-            created_at__gte=since,
-            status__in=FAILED_DELIVERY,
-        )
-        .select_related("lead__contact", "agent")
-        .order_by("-created_at")[:50]
+        panels=dashboard_panels(team_id=agent.team_id, since=since),
     )

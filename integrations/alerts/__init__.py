@@ -1,15 +1,2 @@
-"""Alerts to agents: one module per channel on one base class, registered here.
-
-A new channel is one module with a ``Channel`` subclass and one line in ``CHANNELS``.
-"""
-
-from __future__ import annotations
-
-from .base import Channel
-from .email import EmailChannel
-from .sms import SmsChannel
-
-CHANNELS: dict[str, Channel] = {
-    SmsChannel.key: SmsChannel(),
-    EmailChannel.key: EmailChannel(),
-}
+"""Agent alerts: every lead announced to its agent on each channel (SMS, email), retried, fallen
+back and reported; the channels live in :mod:`integrations.alerts.channels`."""

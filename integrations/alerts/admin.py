@@ -1,4 +1,4 @@
-"""Alert deliveries in the admin: what was sent to whom, what became of it, resend."""
+"""Alert alerts in the admin: what was sent to whom, what became of it, resend."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from integrations.models import Delivery
-
+from .models import AgentAlert
 from .services import alerts_resend
 
 
-@admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+@admin.register(AgentAlert)
+class AgentAlertAdmin(admin.ModelAdmin):
     list_display = [
         "created_at", "lead", "agent", "channel", "kind", "status", "attempts", "error_code",
         "sent_at", "delivered_at",
@@ -35,6 +34,6 @@ class DeliveryAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Send the selected failed alerts again")
-    def resend(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
-        count = alerts_resend(deliveries=queryset)
+    def resend(self, request: HttpRequest, queryset: QuerySet[AgentAlert]) -> None:
+        count = alerts_resend(alerts=queryset)
         self.message_user(request, f"Queued {count} alert(s) again.", messages.SUCCESS)

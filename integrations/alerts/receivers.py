@@ -1,28 +1,28 @@
-"""The domain's signals, turned into alerts. Connected once, in ``IntegrationsConfig.ready``."""
+"""The domain's signals, turned into alerts. Connected once, in ``AlertsConfig.ready``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from integrations.models import Delivery
 from leads import signals
 from leads.models import Agent, Lead
 
+from .models import AgentAlert
 from .services import alerts_create
 
 
 def on_lead_assigned(sender: Any, lead: Lead, agent: Agent, **kwargs: Any) -> None:
-    alerts_create(lead=lead, agents=[agent], kind=Delivery.Kind.ASSIGNED)
+    alerts_create(lead=lead, agents=[agent], kind=AgentAlert.Kind.ASSIGNED)
 
 
 def on_lead_offered(sender: Any, lead: Lead, agents: list[Agent], **kwargs: Any) -> None:
-    alerts_create(lead=lead, agents=agents, kind=Delivery.Kind.OFFERED)
+    alerts_create(lead=lead, agents=agents, kind=AgentAlert.Kind.OFFERED)
 
 
 def on_lead_escalated(sender: Any, lead: Lead, managers: list[Agent], **kwargs: Any) -> None:
     """Managers hear of a lead nobody accepted in time. (The agent it goes to next is told
     by the assignment or offer the escalation made, like any other.)"""
-    alerts_create(lead=lead, agents=managers, kind=Delivery.Kind.ESCALATED)
+    alerts_create(lead=lead, agents=managers, kind=AgentAlert.Kind.ESCALATED)
 
 
 def connect() -> None:

@@ -1,21 +1,21 @@
 """The life of an alert: made as rows, sent on the queue, retried, fallen back, reported.
 
-- ``alerts_create`` writes one ``Delivery`` per agent and usable channel (the unique key on
+- ``alerts_create`` writes one ``AgentAlert`` per agent and usable channel (the unique key on
   lead, agent, channel, kind and step means no alert is ever made twice) and rings the
   queue after commit.
 - ``alert_send`` makes one attempt at a due row; safe to call any number of times.
 - ``alerts_sweep`` re-rings for rows whose time has come (retries, quiet hours, lost tasks).
-- ``status_callback`` and ``inbound_sms`` handle what Twilio posts back.
+- ``alert_status_record`` moves an alert on with what its provider reports, and
+  ``agent_text_receive`` acts on an agent's text (a claim, STOP, a note); the provider's own
+  words are read by its channel module (``channels/sms.py`` for Twilio).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -27,35 +27,27 @@ from django.utils import timezone
 
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
-from integrations.models import Delivery
 from leads import services as leads_services
 from leads.models import Agent, Lead, LeadOffer, from_short_code
 
-from . import CHANNELS
-from .base import DeliveryError, SendResult, alert_facts
-from .sms import CONFIGURATION_CODES, RETRY_CODES
+from .channels import channels, get_channel
+from .channels.base import DeliveryError, SendResult
+from .facts import alert_facts
+from .models import AgentAlert
 
 logger = logging.getLogger(__name__)
 
-SEND_TASK = "integrations.tasks.send_alert"
+SEND_TASK = "integrations.alerts.tasks.send"
 # How long one attempt may hold a row: the provider's timeout and some.
 LEASE = dt.timedelta(seconds=60)
-# Provider statuses, ranked: a callback moves a delivery only to a higher rank.
-RANK = {
-    Delivery.Status.QUEUED: 0,
-    Delivery.Status.SENT: 1,
-    Delivery.Status.DELIVERED: 2,
-    Delivery.Status.UNDELIVERED: 2,
-    Delivery.Status.FAILED: 2,
-    Delivery.Status.CANCELED: 2,
-}
-TWILIO_STATUSES = {
-    "sending": Delivery.Status.SENT,
-    "sent": Delivery.Status.SENT,
-    "delivered": Delivery.Status.DELIVERED,
-    "read": Delivery.Status.DELIVERED,
-    "undelivered": Delivery.Status.UNDELIVERED,
-    "failed": Delivery.Status.FAILED,
+# Provider statuses, ranked: a callback moves a alert only to a higher rank.
+RANK: dict[str, int] = {
+    AgentAlert.Status.QUEUED: 0,
+    AgentAlert.Status.SENT: 1,
+    AgentAlert.Status.DELIVERED: 2,
+    AgentAlert.Status.UNDELIVERED: 2,
+    AgentAlert.Status.FAILED: 2,
+    AgentAlert.Status.CANCELED: 2,
 }
 
 
@@ -88,32 +80,23 @@ def is_hot(lead: Lead) -> bool:
     return lead.source in settings.ALERT_HOT_SOURCES or (lead.extra or {}).get("hot") is True
 
 
-# Set while a queue worker captures leads (``sending_inline``): alerts made then are sent by
-# that worker at once, after their rows are committed, instead of waiting for another task.
-_inline: contextvars.ContextVar[bool] = contextvars.ContextVar("alerts_inline", default=False)
-
-
-@contextlib.contextmanager
-def sending_inline() -> Iterator[None]:
-    """Within this block (a worker's task), alerts made are sent by the same worker."""
-    token = _inline.set(True)
-    try:
-        yield
-    finally:
-        _inline.reset(token)
-
-
 def alerts_create(
-    *, lead: Lead, agents: Iterable[Agent], kind: str, now: dt.datetime | None = None
-) -> list[Delivery]:
+    *,
+    lead: Lead,
+    agents: Iterable[Agent],
+    kind: str,
+    now: dt.datetime | None = None,
+    here_if_worker: bool = True,
+) -> list[AgentAlert]:
     """Write the alerts about ``lead`` for ``agents``, then send them.
 
-    One row per agent and channel the agent can be reached on. In the agent's quiet hours
-    the SMS waits for their end (unless the lead is hot); email goes at once. A test lead
-    alerts nobody. Rows due now are sent by this process when it is a queue worker
-    capturing leads (``sending_inline``: no second trip through the queue), else by a task
-    rung after commit. Returns the rows made now (an alert that exists already is not made
-    again).
+    One row per agent and channel the agent can be reached on. In the agent's quiet hours a
+    channel that waits for them (SMS) waits for their end, unless the lead is hot; the others
+    go at once. A test lead alerts nobody. Each row due now is sent after the commit: by this
+    process when it is a queue worker and ``here_if_worker`` (the worker that routed the lead
+    sends its alerts itself, one queue trip fewer: speed to lead), else by a task rung for
+    it; the sweeps that make many alerts at once ring instead. Returns the rows made now (an
+    alert that exists already is not made again).
     """
     if lead.is_test:
         return []
@@ -123,52 +106,53 @@ def alerts_create(
         if not agent.is_active:
             continue
         quiet_until = in_quiet_hours(agent, now)
-        for channel in CHANNELS.values():
+        for channel in channels():
             to = channel.address(agent) if channel.configured() else ""
             if not to:
                 continue
             due = now
-            if channel.key == Delivery.Channel.SMS and quiet_until and not is_hot(lead):
+            if channel.waits_for_quiet_hours and quiet_until and not is_hot(lead):
                 due = quiet_until
-            delivery = _make(
-                lead.pk, lead.escalation_step, agent, channel.key, kind, to, due,
-                ring=not _inline.get(),
-            )  # fmt: skip
-            if delivery is not None:
-                made.append(delivery)
-    if _inline.get():
-        _send_now([d for d in made if d.next_attempt_at and d.next_attempt_at <= now])
+            alert = _make(
+                lead.pk,
+                lead.escalation_step,
+                agent,
+                channel.key,
+                kind,
+                to,
+                due,
+                here_if_worker=here_if_worker,
+            )
+            if alert is not None:
+                made.append(alert)
     return made
-
-
-def _send_now(deliveries: list[Delivery]) -> None:
-    """Send the rows in this process, SMS first. Rows are committed already: should this
-    process fail, the sweeper finds them queued and sends them."""
-    ordered = sorted(deliveries, key=lambda d: d.channel != Delivery.Channel.SMS)
-    for delivery in ordered:
-        try:
-            alert_send(delivery_id=delivery.pk)
-        except Exception:
-            logger.exception("alert %s: sending failed; the sweeper will retry", delivery.pk)
 
 
 def _make(
     lead_id: int, step: int, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
-    fallback_for: Delivery | None = None, ring: bool = True,
-) -> Delivery | None:  # fmt: skip
-    """Insert the row for the lead's escalation ``step`` unless it exists; ring for it after
-    commit when it is due now (and ``ring``)."""
+    fallback_for: AgentAlert | None = None, here_if_worker: bool = False,
+) -> AgentAlert | None:  # fmt: skip
+    """Insert the row for the lead's escalation ``step`` unless it exists; have it sent after
+    commit when it is due now."""
     try:
         with transaction.atomic():
-            delivery = Delivery.objects.create(
-                lead_id=lead_id, agent=agent, channel=channel, kind=kind, step=step, to=to,
-                next_attempt_at=due, fallback_for=fallback_for,
-            )  # fmt: skip
+            alert = AgentAlert.objects.create(
+                lead_id=lead_id,
+                agent=agent,
+                channel=channel,
+                kind=kind,
+                step=step,
+                to=to,
+                next_attempt_at=due,
+                fallback_for=fallback_for,
+            )
     except IntegrityError:
         return None
-    if ring and due <= timezone.now():
-        enqueue_on_commit(SEND_TASK, delivery.pk, task_name=f"alert-{delivery.pk}")
-    return delivery
+    if due <= timezone.now():
+        enqueue_on_commit(
+            SEND_TASK, alert.pk, task_name=f"alert-{alert.pk}", here_if_worker=here_if_worker
+        )
+    return alert
 
 
 # --- Sending ------------------------------------------------------------------------------
@@ -182,128 +166,128 @@ def retry_wait(attempt: int) -> dt.timedelta:
     )
 
 
-def _moot(delivery: Delivery, lead: Lead) -> str:
+def _moot(alert: AgentAlert, lead: Lead) -> str:
     """Why the alert no longer needs sending ("" if it still does)."""
-    mine = (Delivery.Kind.ASSIGNED, Delivery.Kind.REMINDER)
-    if delivery.kind in mine and lead.assigned_agent_id != delivery.agent_id:
+    mine = (AgentAlert.Kind.ASSIGNED, AgentAlert.Kind.REMINDER)
+    if alert.kind in mine and lead.assigned_agent_id != alert.agent_id:
         return "the lead went to someone else"
-    if delivery.kind == Delivery.Kind.OFFERED and lead.assigned_agent_id is not None:
+    if alert.kind == AgentAlert.Kind.OFFERED and lead.assigned_agent_id is not None:
         return "the lead was claimed"
-    if delivery.kind in (Delivery.Kind.ASSIGNED, Delivery.Kind.REMINDER) and lead.accepted_at:
+    if alert.kind in (AgentAlert.Kind.ASSIGNED, AgentAlert.Kind.REMINDER) and lead.accepted_at:
         return "the lead was accepted"
     return ""
 
 
-def alert_send(*, delivery_id: int) -> Delivery | None:
-    """Make one attempt at a due delivery; safe to call any number of times.
+def alert_send(*, alert_id: int) -> AgentAlert | None:
+    """Make one attempt at a due alert; safe to call any number of times.
 
     The row is claimed by a conditional UPDATE that pushes ``next_attempt_at`` past the
     attempt's longest duration, so of two workers rung for it one sends and the other finds
     it taken; a worker that dies mid-send leaves the row to the sweeper after the lease.
     """
     now = timezone.now()
-    claimed = Delivery.objects.filter(
-        pk=delivery_id, status=Delivery.Status.QUEUED, next_attempt_at__lte=now
+    claimed = AgentAlert.objects.filter(
+        pk=alert_id, status=AgentAlert.Status.QUEUED, next_attempt_at__lte=now
     ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
     if not claimed:
         return None
-    delivery = Delivery.objects.select_related("agent").get(pk=delivery_id)
-    facts = alert_facts(delivery)
-    reason = _moot(delivery, facts.lead)
+    alert = AgentAlert.objects.select_related("agent").get(pk=alert_id)
+    facts = alert_facts(alert)
+    reason = _moot(alert, facts.lead)
     if reason:
-        _finish(delivery, Delivery.Status.CANCELED, error=f"Not sent: {reason}.")
-        return delivery
-    channel = CHANNELS[delivery.channel]
+        _finish(alert, AgentAlert.Status.CANCELED, error=f"Not sent: {reason}.")
+        return alert
+    channel = get_channel(alert.channel)
     try:
-        result = channel.send(delivery, facts)
+        result = channel.send(alert, facts)
     except DeliveryError as exc:
-        _failed(delivery, exc)
-        return delivery
-    _sent(delivery, result)
-    return delivery
+        _failed(alert, exc)
+        return alert
+    _sent(alert, result)
+    return alert
 
 
-def _finish(delivery: Delivery, status: str, *, error: str = "") -> None:
+def _finish(alert: AgentAlert, status: str, *, error: str = "") -> None:
     now = timezone.now()
-    delivery.status = status
-    delivery.last_error = error[:2000]
-    delivery.next_attempt_at = None
+    alert.status = status
+    alert.last_error = error[:2000]
+    alert.next_attempt_at = None
     fields = ["status", "last_error", "next_attempt_at", "updated_at"]
-    if status in (Delivery.Status.FAILED, Delivery.Status.UNDELIVERED):
-        delivery.failed_at = now
+    if status in (AgentAlert.Status.FAILED, AgentAlert.Status.UNDELIVERED):
+        alert.failed_at = now
         fields.append("failed_at")
-    delivery.save(update_fields=fields)
+    alert.save(update_fields=fields)
 
 
-def _sent(delivery: Delivery, result: SendResult) -> None:
+def _sent(alert: AgentAlert, result: SendResult) -> None:
     now = timezone.now()
-    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
+    AgentAlert.objects.filter(pk=alert.pk, status=AgentAlert.Status.QUEUED).update(
         status=result.status, provider_id=result.provider_id, sent_at=now, next_attempt_at=None,
         last_error="", error_code="", updated_at=now,
     )  # fmt: skip
-    Lead.objects.filter(pk=delivery.lead_id, alert_sent_at__isnull=True).update(alert_sent_at=now)
-    delivery.refresh_from_db()
+    Lead.objects.filter(pk=alert.lead_id, alert_sent_at__isnull=True).update(alert_sent_at=now)
+    alert.refresh_from_db()
 
 
-def _failed(delivery: Delivery, error: DeliveryError) -> None:
+def _failed(alert: AgentAlert, error: DeliveryError) -> None:
     """An attempt failed: retry while it can help, else give up and fall back."""
     now = timezone.now()
-    delivery.error_code = error.code
-    wait = retry_wait(delivery.attempts)
-    window_ends = delivery.created_at + dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
+    alert.error_code = error.code
+    wait = retry_wait(alert.attempts)
+    window_ends = alert.created_at + dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
     if (
         not error.permanent
-        and delivery.attempts < settings.ALERT_MAX_ATTEMPTS
+        and alert.attempts < settings.ALERT_MAX_ATTEMPTS
         and now + wait <= window_ends
     ):
-        delivery.last_error = f"Attempt {delivery.attempts}: {error}"[:2000]
-        delivery.next_attempt_at = now + wait
-        delivery.save(update_fields=["last_error", "error_code", "next_attempt_at", "updated_at"])
-        logger.info("alert %s: %s; retrying in %.0f s", delivery.pk, error, wait.total_seconds())
+        alert.last_error = f"Attempt {alert.attempts}: {error}"[:2000]
+        alert.next_attempt_at = now + wait
+        alert.save(update_fields=["last_error", "error_code", "next_attempt_at", "updated_at"])
+        logger.info("alert %s: %s; retrying in %.0f s", alert.pk, error, wait.total_seconds())
         return
-    delivery.save(update_fields=["error_code"])
-    _give_up(delivery, error, Delivery.Status.FAILED)
+    alert.save(update_fields=["error_code"])
+    _give_up(alert, error, AgentAlert.Status.FAILED)
 
 
-def _give_up(delivery: Delivery, error: DeliveryError, status: str) -> None:
-    """Mark the delivery failed, flag a broken address, tell operations of our own faults,
+def _give_up(alert: AgentAlert, error: DeliveryError, status: str) -> None:
+    """Mark the alert failed, flag a broken address, tell operations of our own faults,
     and send the alert on the agent's other channel instead."""
-    _finish(delivery, status, error=f"Attempt {delivery.attempts}: {error}")
-    logger.warning("alert %s failed for good: %s", delivery.pk, error)
-    channel = CHANNELS[delivery.channel]
+    _finish(alert, status, error=f"Attempt {alert.attempts}: {error}")
+    logger.warning("alert %s failed for good: %s", alert.pk, error)
+    channel = get_channel(alert.channel)
     if error.configuration:
-        _tell_operations(delivery, error)
+        _tell_operations(alert, error)
     elif error.permanent:
-        channel.flag_broken(delivery.agent, error)
-    _fall_back(delivery)
+        channel.flag_broken(alert.agent, error)
+    _fall_back(alert)
 
 
-def _tell_operations(delivery: Delivery, error: DeliveryError) -> None:
+def _tell_operations(alert: AgentAlert, error: DeliveryError) -> None:
     """Mail the admins about a configuration fault, once an hour per channel and code."""
-    key = f"alerts:config:{delivery.channel}:{error.code}"
+    key = f"alerts:config:{alert.channel}:{error.code}"
     if cache.add(key, 1, timeout=3600):
         mail_admins(
-            f"{delivery.get_channel_display()} alerts are failing: {error}",
-            f"Alerts by {delivery.get_channel_display()} cannot be sent: {error}.\n\n"
+            f"{alert.get_channel_display()} alerts are failing: {error}",
+            f"Alerts by {alert.get_channel_display()} cannot be sent: {error}.\n\n"
             "This is a configuration fault (credentials, sender or account), not the agent's: "
             "check the settings in docs/alerts.md. Failed alerts are listed in the admin under "
             "Integrations > Deliveries, and fall back to the other channel.",
         )
 
 
-def _fall_back(delivery: Delivery) -> Delivery | None:
+def _fall_back(alert: AgentAlert) -> AgentAlert | None:
     """Send the same alert on the other channel, unless it went that way already. An alert
     that cannot arrive one way goes the other even if the agent turned that channel off."""
-    agent = Agent.objects.get(pk=delivery.agent_id)
-    for channel in CHANNELS.values():
-        if channel.key == delivery.channel or not channel.configured():
+    agent = Agent.objects.get(pk=alert.agent_id)
+    for channel in channels():
+        if channel.key == alert.channel or not channel.configured():
             continue
         to = channel.reachable(agent)
         if not to:
             continue
         made = _make(
-            delivery.lead_id, delivery.step, agent, channel.key, delivery.kind, to,
-            timezone.now(), fallback_for=delivery,
+            alert.lead_id, alert.step, agent, channel.key, alert.kind, to,
+            timezone.now(), fallback_for=alert,
         )  # fmt: skip
         if made is not None:
             return made
@@ -313,13 +297,13 @@ def _fall_back(delivery: Delivery) -> Delivery | None:
 def alerts_remind(*, now: dt.datetime | None = None, limit: int = 200) -> int:
     """Remind each agent whose assigned lead is still not accepted when its deadline is
     ``ALERT_REMINDER_SECONDS`` away (0: no reminders). Once per lead, agent and step: the
-    sweeps that find the lead again are answered by the deliveries' unique key."""
+    sweeps that find the lead again are answered by the alerts' unique key."""
     if settings.ALERT_REMINDER_SECONDS <= 0:
         return 0
     now = now or timezone.now()
     soon = now + dt.timedelta(seconds=settings.ALERT_REMINDER_SECONDS)
     due = _awaiting_acceptance().filter(sla_due_at__gt=now, sla_due_at__lte=soon)
-    return _alert_assignees(due.order_by("sla_due_at")[:limit], Delivery.Kind.REMINDER)
+    return _alert_assignees(due.order_by("sla_due_at")[:limit], AgentAlert.Kind.REMINDER)
 
 
 def _awaiting_acceptance() -> QuerySet[Lead]:
@@ -334,7 +318,7 @@ def _alert_assignees(leads: Iterable[Lead], kind: str) -> int:
     made = 0
     for lead in leads:
         agents = [lead.assigned_agent] if lead.assigned_agent else []
-        made += len(alerts_create(lead=lead, agents=agents, kind=kind))
+        made += len(alerts_create(lead=lead, agents=agents, kind=kind, here_if_worker=False))
     return made
 
 
@@ -346,13 +330,13 @@ MISSING_AFTER = dt.timedelta(seconds=30)
 def alerts_recover(*, now: dt.datetime | None = None, limit: int = 200) -> int:
     """Make the alerts of assignments and offers that have none: the routing committed but
     the process died before writing their rows. Looks back ``ALERT_RETRY_WINDOW_SECONDS``;
-    the deliveries' unique key keeps it from making any alert twice."""
+    the alerts' unique key keeps it from making any alert twice."""
     now = now or timezone.now()
     since = now - dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
     settled = now - MISSING_AFTER
     no_alert = ~Exists(
-        Delivery.objects.filter(
-            lead=OuterRef("pk"), agent=OuterRef("assigned_agent"), kind=Delivery.Kind.ASSIGNED,
+        AgentAlert.objects.filter(
+            lead=OuterRef("pk"), agent=OuterRef("assigned_agent"), kind=AgentAlert.Kind.ASSIGNED,
             step=OuterRef("escalation_step"),
         )
     )  # fmt: skip
@@ -364,12 +348,12 @@ def alerts_recover(*, now: dt.datetime | None = None, limit: int = 200) -> int:
         assigned_at__gte=since,
         assigned_at__lte=settled,
     )
-    made = _alert_assignees(assigned.order_by("assigned_at")[:limit], Delivery.Kind.ASSIGNED)
+    made = _alert_assignees(assigned.order_by("assigned_at")[:limit], AgentAlert.Kind.ASSIGNED)
     offers = (
         LeadOffer.objects.filter(
             ~Exists(
-                Delivery.objects.filter(
-                    lead=OuterRef("lead"), agent=OuterRef("agent"), kind=Delivery.Kind.OFFERED
+                AgentAlert.objects.filter(
+                    lead=OuterRef("lead"), agent=OuterRef("agent"), kind=AgentAlert.Kind.OFFERED
                 )
             ),
             status=LeadOffer.Status.OPEN,
@@ -383,7 +367,12 @@ def alerts_recover(*, now: dt.datetime | None = None, limit: int = 200) -> int:
     )
     for offer in offers:
         made += len(
-            alerts_create(lead=offer.lead, agents=[offer.agent], kind=Delivery.Kind.OFFERED)
+            alerts_create(
+                lead=offer.lead,
+                agents=[offer.agent],
+                kind=AgentAlert.Kind.OFFERED,
+                here_if_worker=False,
+            )
         )
     return made
 
@@ -395,7 +384,7 @@ def alerts_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     now = now or timezone.now()
     alerts_recover(now=now)
     alerts_remind(now=now)
-    due = Delivery.objects.filter(status=Delivery.Status.QUEUED).filter(
+    due = AgentAlert.objects.filter(status=AgentAlert.Status.QUEUED).filter(
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
     )
     ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
@@ -404,84 +393,76 @@ def alerts_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     return len(ids)
 
 
-def alerts_resend(*, deliveries: Iterable[Delivery]) -> int:
+def alerts_resend(*, alerts: Iterable[AgentAlert]) -> int:
     """Send failed alerts again now (the admin's action): a new round of attempts."""
     now = timezone.now()
     count = 0
-    for delivery in deliveries:
-        updated = Delivery.objects.filter(
-            pk=delivery.pk,
-            status__in=[Delivery.Status.FAILED, Delivery.Status.UNDELIVERED],
+    for alert in alerts:
+        updated = AgentAlert.objects.filter(
+            pk=alert.pk,
+            status__in=[AgentAlert.Status.FAILED, AgentAlert.Status.UNDELIVERED],
         ).update(
-            status=Delivery.Status.QUEUED, attempts=0, next_attempt_at=now, created_at=now,
+            status=AgentAlert.Status.QUEUED, attempts=0, next_attempt_at=now, created_at=now,
             failed_at=None, updated_at=now,
         )  # fmt: skip
         if updated:
-            enqueue_on_commit(SEND_TASK, delivery.pk, task_name=f"alert-{delivery.pk}")
+            enqueue_on_commit(SEND_TASK, alert.pk, task_name=f"alert-{alert.pk}")
             count += 1
     return count
 
 
-# --- What Twilio posts back ------------------------------------------------------------------
+# --- What providers report back -------------------------------------------------------------
 
 
-def status_callback(params: Mapping[str, str]) -> Delivery | None:
-    """Apply one status callback. Idempotent, and never moves a status backwards: a
-    callback out of order or repeated changes nothing. A failure Twilio calls transient is
-    sent again (a new attempt) while attempts remain; a permanent one falls back."""
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
-    status = TWILIO_STATUSES.get(params.get("MessageStatus") or params.get("SmsStatus") or "")
-    if not sid or status is None:
-        return None
-    delivery = Delivery.objects.filter(provider_id=sid, channel=Delivery.Channel.SMS).first()
-    if delivery is None:
+def alert_status_record(
+    *, channel: str, provider_id: str, status: str, error: DeliveryError | None = None
+) -> AgentAlert | None:
+    """Move the alert the provider knows as ``provider_id`` on to ``status``.
+
+    Idempotent, and never moves a status backwards: a report out of order or repeated
+    changes nothing. A failure on the way (``error``, read by the channel from the provider's
+    code) is sent again as a new attempt when it may pass later and attempts remain, else the
+    alert gives up and falls back to another channel. Returns the alert, or None when no
+    alert has that id.
+    """
+    alert = AgentAlert.objects.filter(provider_id=provider_id, channel=channel).first()
+    if alert is None:
         return None
     now = timezone.now()
     lower = [s for s, rank in RANK.items() if rank < RANK[status]]
-    code = (params.get("ErrorCode") or "").strip()
+    failed = status in (AgentAlert.Status.FAILED, AgentAlert.Status.UNDELIVERED)
     changes: dict[str, object] = {"status": status, "updated_at": now}
-    if status == Delivery.Status.DELIVERED:
+    if status == AgentAlert.Status.DELIVERED:
         changes["delivered_at"] = now
-    if status in (Delivery.Status.FAILED, Delivery.Status.UNDELIVERED):
-        changes.update(failed_at=now, error_code=code, last_error=f"Twilio {code}: {status}")
-    moved = Delivery.objects.filter(pk=delivery.pk, provider_id=sid, status__in=lower).update(
-        **changes
-    )
+    if failed:
+        changes.update(failed_at=now, error_code=error.code if error else "", last_error=str(error))
+    moved = AgentAlert.objects.filter(
+        pk=alert.pk, provider_id=provider_id, status__in=lower
+    ).update(**changes)
     if not moved:
-        return delivery
-    delivery.refresh_from_db()
-    if status == Delivery.Status.DELIVERED:
-        Lead.objects.filter(pk=delivery.lead_id, alert_delivered_at__isnull=True).update(
+        return alert
+    alert.refresh_from_db()
+    if status == AgentAlert.Status.DELIVERED:
+        Lead.objects.filter(pk=alert.lead_id, alert_delivered_at__isnull=True).update(
             alert_delivered_at=now
         )
-    elif status in (Delivery.Status.FAILED, Delivery.Status.UNDELIVERED):
-        _failed_on_the_way(delivery, code, status)
-    return delivery
+    elif failed:
+        _failed_on_the_way(alert, error or DeliveryError(status, permanent=True), status)
+    return alert
 
 
-def _failed_on_the_way(delivery: Delivery, code: str, status: str) -> None:
-    """The carrier could not deliver: send again if the code says it may pass later."""
-    number = int(code) if code.isdigit() else None
-    error = DeliveryError(
-        f"Twilio {code or '?'}: {status}",
-        permanent=number not in RETRY_CODES,
-        configuration=number in CONFIGURATION_CODES,
-        code=code,
-    )
-    window_ends = delivery.created_at + dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
+def _failed_on_the_way(alert: AgentAlert, error: DeliveryError, status: str) -> None:
+    """The provider could not deliver: send again if the error says it may pass later."""
+    window_ends = alert.created_at + dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
     now = timezone.now()
-    if (
-        not error.permanent
-        and delivery.attempts < settings.ALERT_MAX_ATTEMPTS
-        and now < window_ends
-    ):
-        Delivery.objects.filter(pk=delivery.pk, status=status).update(
-            status=Delivery.Status.QUEUED, next_attempt_at=now + retry_wait(delivery.attempts),
+    if not error.permanent and alert.attempts < settings.ALERT_MAX_ATTEMPTS and now < window_ends:
+        AgentAlert.objects.filter(pk=alert.pk, status=status).update(
+            status=AgentAlert.Status.QUEUED, next_attempt_at=now + retry_wait(alert.attempts),
             provider_id="", failed_at=None, updated_at=now,
-            last_error=f"Attempt {delivery.attempts} ({delivery.provider_id}): {error}",
+            last_error=f"Attempt {alert.attempts} ({alert.provider_id}): {error}",
         )  # fmt: skip
         return
-    _give_up(delivery, error, status)
+    _give_up(alert, error, status)
 
 
 STOP_WORDS = frozenset(
@@ -496,7 +477,7 @@ def agent_for_phone(phone: str) -> Agent | None:
     return Agent.objects.filter(mobile_phone=phone, is_active=True).select_related("user").first()
 
 
-def inbound_sms(params: Mapping[str, str]) -> str:
+def agent_text_receive(*, phone: str, body: str, opt_out: str = "") -> str:
     """An agent's text: claim or accept a lead, pause or resume SMS alerts, or a note.
 
     ``Y``, ``YES`` or ``CLAIM`` (optionally followed by a lead's short code), or the short
@@ -505,12 +486,12 @@ def inbound_sms(params: Mapping[str, str]) -> str:
     answers those itself. Anything else becomes a note on the lead of the last alert.
     Returns the reply to text back ("" for none).
     """
-    agent = agent_for_phone(params.get("From", ""))
+    agent = agent_for_phone(phone)
     if agent is None:
         return ""
-    body = " ".join((params.get("Body") or "").split())
+    body = " ".join(body.split())
     words = body.upper().strip(".!").split()
-    opt = (params.get("OptOutType") or "").upper()
+    opt = opt_out.upper()
     if opt == "STOP" or (len(words) == 1 and words[0] in STOP_WORDS):
         Agent.objects.filter(pk=agent.pk).update(sms_opted_out_at=timezone.now())
         return ""
@@ -553,19 +534,19 @@ def _link(lead: Lead) -> str:
 def _alerted_lead(agent: Agent, code: str) -> Lead | None:
     """The lead with short code ``code``, if the agent was alerted about it."""
     pk = from_short_code(code)
-    if pk is None or not Delivery.objects.filter(agent=agent, lead_id=pk).exists():
+    if pk is None or not AgentAlert.objects.filter(agent=agent, lead_id=pk).exists():
         return None
     return Lead.objects.select_related("contact").get(pk=pk)
 
 
 def _last_alerted_lead(agent: Agent) -> Lead | None:
     latest = (
-        Delivery.objects.filter(agent=agent)
-        .exclude(kind=Delivery.Kind.ESCALATED)
+        AgentAlert.objects.filter(agent=agent)
+        .exclude(kind=AgentAlert.Kind.ESCALATED)
         .order_by("-created_at", "-id")
         .select_related("lead__contact")
         .first()
     )
     if latest is None:
-        latest = Delivery.objects.filter(agent=agent).order_by("-created_at", "-id").first()
+        latest = AgentAlert.objects.filter(agent=agent).order_by("-created_at", "-id").first()
     return latest.lead if latest else None

@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
@@ -23,7 +23,9 @@ from integrations.models import InboundEvent
 from integrations.services import event_store
 from integrations.sources.base import client_ip
 
-from .services import inbound_sms, status_callback
+from .channels import sms
+from .models import AgentAlert
+from .services import agent_text_receive, alert_status_record
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     if event is not None:
         try:
             with transaction.atomic():
-                status_callback(request.POST)
+                _record_status(request.POST)
         except Exception as exc:
             _failed(event, exc)
     return HttpResponse(status=204)
@@ -95,9 +97,28 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     if event is not None:
         try:
             with transaction.atomic():
-                text = inbound_sms(request.POST)
+                text = agent_text_receive(
+                    phone=request.POST.get("From", ""),
+                    body=request.POST.get("Body") or "",
+                    opt_out=sms.opt_out_of(request.POST),
+                )
             if text:
                 reply.message(text)
         except Exception as exc:
             _failed(event, exc)
     return HttpResponse(str(reply), content_type="text/xml")
+
+
+def _record_status(params: QueryDict) -> None:
+    """A status callback, in Twilio's words, applied to its SMS alert."""
+    reported = sms.callback_status(params)
+    if reported is None:
+        return
+    sid, status, code = reported
+    failed = status in (AgentAlert.Status.FAILED, AgentAlert.Status.UNDELIVERED)
+    alert_status_record(
+        channel=sms.SmsChannel.key,
+        provider_id=sid,
+        status=status,
+        error=sms.carrier_error(code, status) if failed else None,
+    )

@@ -14,6 +14,8 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_migrate
+from django.utils.module_loading import import_string
+from django_q.signals import post_spawn
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
@@ -31,12 +33,20 @@ def enqueue(func: str, *args: Any, **kwargs: Any) -> None:
         logger.exception("could not enqueue %s%r; the sweeper will retry", func, args)
 
 
-def enqueue_on_commit(func: str, *args: Any, **kwargs: Any) -> None:
+def enqueue_on_commit(func: str, *args: Any, here_if_worker: bool = False, **kwargs: Any) -> None:
     """Enqueue ``func(*args)`` so that it runs only after the current transaction commits.
 
     With the ORM broker the task row is written inside the transaction itself (one commit, and
     the task exists exactly when the data does); with Redis it is pushed after the commit.
+
+    ``here_if_worker``: when this process is a queue worker, it runs ``func(*args)`` itself
+    right after the commit instead (the follow-up of the task it is running, without a second
+    trip through the broker). A failure there is logged; the row it was about is still the
+    truth, and its sweeper rings for it.
     """
+    if here_if_worker and in_worker():
+        transaction.on_commit(lambda: _run_here(func, *args))
+        return
     connection = transaction.get_connection()
     if uses_orm_broker() and connection.in_atomic_block:
         sid = transaction.savepoint()
@@ -49,6 +59,30 @@ def enqueue_on_commit(func: str, *args: Any, **kwargs: Any) -> None:
             transaction.savepoint_commit(sid)
         return
     transaction.on_commit(lambda: enqueue(func, *args, **kwargs))
+
+
+def _run_here(func: str, *args: Any) -> None:
+    try:
+        import_string(func)(*args)
+    except Exception:
+        logger.exception("%s%r failed in this worker; the sweeper will retry", func, args)
+
+
+# Whether this process is a django-q2 worker: set once, in the worker, as it starts.
+_worker = False
+
+
+def in_worker() -> bool:
+    """Whether this process is a queue worker (one that django-q2's cluster started)."""
+    return _worker
+
+
+def _mark_worker(**kwargs: Any) -> None:
+    global _worker
+    _worker = True
+
+
+post_spawn.connect(_mark_worker, dispatch_uid="integrations.lib.queue.worker")
 
 
 def schedules_connect(app_config: AppConfig, schedules: Mapping[str, Mapping[str, Any]]) -> None:

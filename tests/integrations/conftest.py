@@ -25,3 +25,12 @@ def mailchimp(settings) -> Iterator[FakeMailchimp]:
     yield fake
     fake.stop()
     base._load.cache_clear()
+
+
+@pytest.fixture
+def queue_worker(monkeypatch) -> None:
+    """This process is a queue worker, as django-q2 tells a worker it starts (``post_spawn``)."""
+    from django_q.signals import post_spawn
+
+    monkeypatch.setattr("integrations.lib.queue._worker", False)
+    post_spawn.send(sender="django_q", proc_name="Worker-1")

@@ -31,6 +31,7 @@ MOVED = {
     "webhookattempt": ("webhooks", "webhookattempt"),
     "syncstate": ("marketing", "syncstate"),
     "syncrun": ("marketing", "syncrun"),
+    "delivery": ("alerts", "agentalert"),
 }
 
 
@@ -154,6 +155,11 @@ def check_every_row_survives(apps: Any) -> None:
     assert subscription.deliveries.get().log.get().response_excerpt == "oops"
     assert new_apps.get_model("marketing", "SyncState").objects.get().email == "jane@example.com"
     assert new_apps.get_model("marketing", "SyncRun").objects.get().batches == [{"id": "b1"}]
+    alerts = new_apps.get_model("alerts", "AgentAlert").objects.order_by("pk")
+    assert [(a.channel, a.status, a.fallback_for_id) for a in alerts] == [
+        ("sms", "delivered", None),
+        ("email", "queued", alerts[0].pk),
+    ]
     user = get_user_model().objects.get(pk=user_id)
     wanted = {f"{app}.{action}_{model}" for app, model in MOVED.values() for action in ("view",)}
     assert wanted <= user.get_all_permissions()

@@ -10,15 +10,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from leads import extensions
 from leads.models import Activity, Contact, Lead, LeadOffer, RoutingDecision
-from leads.selectors import delivery_relation
 
 pytestmark = pytest.mark.django_db
 
 # The most queries each page may take, session, user and agent included; the lead page and
-# the dashboard read alert deliveries too once the alerts app records them.
-DELIVERIES = int(delivery_relation() is not None)
-BUDGET = {"inbox": 6, "search": 7, "pool": 5, "lead": 9 + DELIVERIES, "dashboard": 8 + DELIVERIES}
+# the dashboard take one more for each timeline entry or panel an edge contributes.
+TIMELINE, PANELS = len(extensions.timeline), len(extensions.dashboard)
+BUDGET = {"inbox": 6, "search": 7, "pool": 5, "lead": 9 + TIMELINE, "dashboard": 8 + PANELS}
 
 
 def populate(n: int, alice, bob, oscar, focus: Lead | None = None, batch: str = "a") -> Lead:

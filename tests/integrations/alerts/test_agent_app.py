@@ -1,5 +1,5 @@
 """Alerts as the agent's app and the REST API show them: the timeline, the manager's
-dashboard, the settings page's preferences, and /api/v1/deliveries/ per role."""
+dashboard, the settings page's preferences, and /api/v1/agent-alerts/ per role."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from integrations.models import Delivery
+from integrations.alerts.models import AgentAlert
 from leads.data import LeadData
 from leads.models import Agent, Lead
 from leads.services import lead_capture
@@ -26,9 +26,9 @@ def lead_for(team, agent: Agent, n: int) -> Lead:
     return lead_capture(data=data).lead
 
 
-def delivery(lead: Lead, agent: Agent, channel: str, status: str, error: str = "") -> Delivery:
-    return Delivery.objects.create(
-        lead=lead, agent=agent, channel=channel, kind=Delivery.Kind.ASSIGNED, status=status,
+def delivery(lead: Lead, agent: Agent, channel: str, status: str, error: str = "") -> AgentAlert:
+    return AgentAlert.objects.create(
+        lead=lead, agent=agent, channel=channel, kind=AgentAlert.Kind.ASSIGNED, status=status,
         to=agent.mobile_phone if channel == "sms" else agent.email, last_error=error,
     )  # fmt: skip
 
@@ -39,10 +39,10 @@ def world(team, other_team, alice, bob, mona, oscar):
     b = lead_for(team, bob, 2)
     o = lead_for(other_team, oscar, 3)
     return {
-        "a_sms": delivery(a, alice, "sms", Delivery.Status.DELIVERED),
-        "a_email": delivery(a, alice, "email", Delivery.Status.FAILED, "SMTP 550: refused"),
-        "b_sms": delivery(b, bob, "sms", Delivery.Status.UNDELIVERED, "Twilio 30005"),
-        "o_sms": delivery(o, oscar, "sms", Delivery.Status.SENT),
+        "a_sms": delivery(a, alice, "sms", AgentAlert.Status.DELIVERED),
+        "a_email": delivery(a, alice, "email", AgentAlert.Status.FAILED, "SMTP 550: refused"),
+        "b_sms": delivery(b, bob, "sms", AgentAlert.Status.UNDELIVERED, "Twilio 30005"),
+        "o_sms": delivery(o, oscar, "sms", AgentAlert.Status.SENT),
         "leads": {"a": a, "b": b, "o": o},
     }
 
@@ -62,7 +62,7 @@ def test_the_lead_page_shows_each_alert_and_its_fate(client, world, alice):
 
 def test_the_dashboard_lists_the_team_s_failed_alerts_to_a_manager(client, world, mona):
     html = as_(client, mona).get("/dashboard/").content.decode()
-    assert "Alert delivery failures" in html
+    assert "Alerts that failed" in html
     assert "Jane Doe1" in html and "Jane Doe2" in html  # noqa: PT018
     assert "Jane Doe3" not in html  # another team's
 
@@ -108,23 +108,23 @@ def test_a_new_phone_clears_a_phone_problem(client, alice):
         ("oscar", {"o_sms"}),
     ],
 )
-def test_the_deliveries_api_shows_each_persona_only_their_own(client, world, who, seen, request):
+def test_the_agent_alerts_api_shows_each_persona_only_their_own(client, world, who, seen, request):
     agent = request.getfixturevalue(who)
-    response = as_(client, agent).get("/api/v1/deliveries/")
+    response = as_(client, agent).get("/api/v1/agent-alerts/")
     assert response.status_code == 200
     assert {row["id"] for row in response.json()["results"]} == {world[k].pk for k in seen}
     for key in set(world) - {"leads"} - seen:
-        assert as_(client, agent).get(f"/api/v1/deliveries/{world[key].pk}/").status_code == 404
+        assert as_(client, agent).get(f"/api/v1/agent-alerts/{world[key].pk}/").status_code == 404
 
 
-def test_the_deliveries_api_filters_by_lead_and_status(client, world, mona):
+def test_the_agent_alerts_api_filters_by_lead_and_status(client, world, mona):
     as_(client, mona)
-    by_lead = client.get(f"/api/v1/deliveries/?lead={world['leads']['a'].pk}").json()["results"]
+    by_lead = client.get(f"/api/v1/agent-alerts/?lead={world['leads']['a'].pk}").json()["results"]
     assert {row["channel"] for row in by_lead} == {"sms", "email"}
-    failed = client.get("/api/v1/deliveries/?status=failed").json()["results"]
+    failed = client.get("/api/v1/agent-alerts/?status=failed").json()["results"]
     assert [row["id"] for row in failed] == [world["a_email"].pk]
     assert failed[0]["last_error"] == "SMTP 550: refused"
-    bad = client.get("/api/v1/deliveries/?status=lost")
+    bad = client.get("/api/v1/agent-alerts/?status=lost")
     assert bad.status_code == 400
     assert "status" in bad.json()["fields"]
 

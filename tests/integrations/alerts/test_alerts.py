@@ -13,9 +13,9 @@ from django.core import mail
 from django.utils import timezone
 from django_q.brokers import get_broker
 
+from integrations.alerts.channels.sms import compose, is_gsm
+from integrations.alerts.models import AgentAlert
 from integrations.alerts.services import alert_send, alerts_create, alerts_sweep, in_quiet_hours
-from integrations.alerts.sms import compose, is_gsm
-from integrations.models import Delivery
 from leads.data import LeadData
 from leads.models import Agent, Lead, Territory
 from leads.services import lead_capture, leads_escalate
@@ -54,13 +54,13 @@ def capture(zip_code: str = "33150", **fields: Any) -> Lead:
     return lead_capture(data=data).lead
 
 
-def sms_deliveries() -> list[Delivery]:
-    return list(Delivery.objects.filter(channel=Delivery.Channel.SMS).order_by("id"))
+def sms_deliveries() -> list[AgentAlert]:
+    return list(AgentAlert.objects.filter(channel="sms").order_by("id"))
 
 
-def age(delivery: Delivery) -> None:
+def age(delivery: AgentAlert) -> None:
     """Make a queued delivery due now, as time passing would."""
-    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    AgentAlert.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
 
 
 # --- The happy path -----------------------------------------------------------------------------
@@ -95,8 +95,8 @@ def test_an_assigned_lead_texts_and_emails_the_agent(solo, alice, twilio, smtp, 
     assert "Accept this lead" in parts["text/html"]
     assert "Why you:" in parts["text/plain"]  # the routing explanation
 
-    mail_row, sms = Delivery.objects.order_by("channel")  # email < sms
-    assert (mail_row.status, sms.status) == (Delivery.Status.SENT, Delivery.Status.SENT)
+    mail_row, sms = AgentAlert.objects.order_by("channel")  # email < sms
+    assert (mail_row.status, sms.status) == (AgentAlert.Status.SENT, AgentAlert.Status.SENT)
     assert sms.provider_id.startswith("SM")
     assert sms.attempts == 1
     assert sms.to == "+13055550111"
@@ -129,8 +129,8 @@ def test_a_long_place_is_shortened_to_keep_one_segment(solo, alice):
         first_name="Maximiliana Alexandra",
         last_name="Montgomery-Featherstonehaugh",
     )
-    delivery = Delivery(lead=lead, agent=alice, kind=Delivery.Kind.ASSIGNED, channel="sms")
-    from integrations.alerts.base import alert_facts
+    delivery = AgentAlert(lead=lead, agent=alice, kind=AgentAlert.Kind.ASSIGNED, channel="sms")
+    from integrations.alerts.facts import alert_facts
 
     text = compose(alert_facts(delivery))
     assert len(text) <= 160
@@ -152,20 +152,20 @@ def test_an_offer_alerts_every_agent_offered(team, alice, bob, twilio, smtp, run
     assert {s.form["To"] for s in twilio.sent} == {"+13055550100", "+13055550122"}
     assert all("First to reply Y gets it" in s.form["Body"] for s in twilio.sent)
     assert {m["To"] for _, _, m in smtp.messages} == {alice.email, bob.email}
-    assert set(Delivery.objects.values_list("kind", flat=True)) == {Delivery.Kind.OFFERED}
+    assert set(AgentAlert.objects.values_list("kind", flat=True)) == {AgentAlert.Kind.OFFERED}
 
 
 def test_a_test_lead_alerts_nobody(solo, twilio, run_queue):
     capture(is_test=True)
     run_queue()
-    assert not Delivery.objects.exists()
+    assert not AgentAlert.objects.exists()
     assert not twilio.sent
 
 
 def test_without_twilio_settings_only_email_goes(solo, alice, run_queue):
     capture()
     run_queue()
-    assert list(Delivery.objects.values_list("channel", flat=True)) == ["email"]
+    assert list(AgentAlert.objects.values_list("channel", flat=True)) == ["email"]
     assert [m.to for m in mail.outbox] == [[alice.email]]
 
 
@@ -173,7 +173,7 @@ def test_channels_the_agent_turned_off_are_not_used(solo, alice, twilio, run_que
     Agent.objects.filter(pk=alice.pk).update(email_enabled=False)
     capture()
     run_queue()
-    assert list(Delivery.objects.values_list("channel", flat=True)) == ["sms"]
+    assert list(AgentAlert.objects.values_list("channel", flat=True)) == ["sms"]
 
 
 # --- No duplicates --------------------------------------------------------------------------
@@ -182,9 +182,9 @@ def test_channels_the_agent_turned_off_are_not_used(solo, alice, twilio, run_que
 def test_the_same_alert_is_made_once(solo, alice, twilio, run_queue):
     lead = capture()
     run_queue()
-    again = alerts_create(lead=lead, agents=[alice], kind=Delivery.Kind.ASSIGNED)
+    again = alerts_create(lead=lead, agents=[alice], kind=AgentAlert.Kind.ASSIGNED)
     assert again == []
-    assert Delivery.objects.count() == 2
+    assert AgentAlert.objects.count() == 2
     assert len(twilio.sent) == 1
 
 
@@ -192,11 +192,11 @@ def test_two_workers_rung_for_one_alert_send_it_once(solo, twilio, run_queue):
     capture()
     run_queue()
     delivery = sms_deliveries()[0]
-    Delivery.objects.filter(pk=delivery.pk).update(
-        status=Delivery.Status.QUEUED, next_attempt_at=timezone.now()
+    AgentAlert.objects.filter(pk=delivery.pk).update(
+        status=AgentAlert.Status.QUEUED, next_attempt_at=timezone.now()
     )
-    first = alert_send(delivery_id=delivery.pk)
-    second = alert_send(delivery_id=delivery.pk)  # the row is held, or already sent
+    first = alert_send(alert_id=delivery.pk)
+    second = alert_send(alert_id=delivery.pk)  # the row is held, or already sent
     assert first is not None
     assert second is None
     assert len(twilio.sent) == 2  # the first send, and this one
@@ -210,7 +210,7 @@ def test_the_sweeper_sends_an_alert_whose_task_was_lost(solo, twilio, run_queue)
     assert alerts_sweep() == 2
     run_queue()
     assert len(twilio.sent) == 1
-    assert all(d.status == Delivery.Status.SENT for d in Delivery.objects.all())
+    assert all(d.status == AgentAlert.Status.SENT for d in AgentAlert.objects.all())
 
 
 # --- Failures -------------------------------------------------------------------------------
@@ -225,18 +225,18 @@ def test_a_transient_error_is_retried_with_backoff(solo, twilio, run_queue, code
     capture()
     run_queue()
     delivery = sms_deliveries()[0]
-    assert delivery.status == Delivery.Status.QUEUED
+    assert delivery.status == AgentAlert.Status.QUEUED
     assert delivery.attempts == 1
     assert delivery.next_attempt_at is not None
     wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
     assert 5 < wait < 31  # 20 s, jittered
-    assert alert_send(delivery_id=delivery.pk) is None  # not due yet
+    assert alert_send(alert_id=delivery.pk) is None  # not due yet
 
     age(delivery)
     assert alerts_sweep() == 1
     run_queue()
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.SENT
+    assert delivery.status == AgentAlert.Status.SENT
     assert delivery.attempts == 2
     assert len(twilio.sent) == 2
 
@@ -246,7 +246,7 @@ def test_an_unreachable_provider_is_retried(solo, settings, twilio, run_queue):
     capture()
     run_queue()
     delivery = sms_deliveries()[0]
-    assert delivery.status == Delivery.Status.QUEUED
+    assert delivery.status == AgentAlert.Status.QUEUED
     assert "unreachable" in delivery.last_error
 
 
@@ -258,18 +258,18 @@ def test_retries_stop_after_five_attempts_and_fall_back(solo, alice, twilio, run
     delivery = sms_deliveries()[0]
     for _ in range(4):
         age(delivery)
-        alert_send(delivery_id=delivery.pk)
+        alert_send(alert_id=delivery.pk)
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.status == AgentAlert.Status.FAILED
     assert delivery.attempts == 5
     assert len(twilio.sent) == 5
     assert "Attempt 5: Twilio 20429" in delivery.last_error
     # The agent turned email off, but an alert that cannot arrive by SMS still goes by email.
-    fallback = Delivery.objects.get(channel=Delivery.Channel.EMAIL)
+    fallback = AgentAlert.objects.get(channel="email")
     assert fallback.fallback_for == delivery
     run_queue()
     fallback.refresh_from_db()
-    assert fallback.status == Delivery.Status.SENT
+    assert fallback.status == AgentAlert.Status.SENT
     assert [m.to for m in mail.outbox] == [[alice.email]]
 
 
@@ -279,14 +279,14 @@ def test_a_bad_number_fails_at_once_and_is_flagged(solo, alice, twilio, smtp, ru
     capture()
     run_queue()
     delivery = sms_deliveries()[0]
-    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.status == AgentAlert.Status.FAILED
     assert delivery.attempts == 1
     assert delivery.error_code == str(code)
     alice.refresh_from_db()
     assert alice.phone_problem.startswith(f"Twilio {code}")
     # Email went anyway; no second email as a fallback.
     assert len(smtp.to(alice.email)) == 1
-    assert Delivery.objects.filter(channel="email").count() == 1
+    assert AgentAlert.objects.filter(channel="email").count() == 1
     # The next lead does not try the broken phone.
     capture()
     run_queue()
@@ -308,7 +308,7 @@ def test_a_configuration_error_tells_operations_once(solo, alice, twilio, settin
     capture()
     capture()
     run_queue()
-    assert [d.status for d in sms_deliveries()] == [Delivery.Status.FAILED] * 2
+    assert [d.status for d in sms_deliveries()] == [AgentAlert.Status.FAILED] * 2
     to_ops = [m for m in mail.outbox if m.to == ["ops@example.com"]]
     assert len(to_ops) == 1
     assert "SMS alerts are failing: Twilio 20003" in to_ops[0].subject
@@ -323,14 +323,14 @@ def test_a_refused_email_address_is_flagged_and_falls_back_to_sms(
     smtp.refuse[alice.email] = "550 5.1.1 No such user"
     capture()
     run_queue()
-    email = Delivery.objects.get(channel="email")
-    assert email.status == Delivery.Status.FAILED
+    email = AgentAlert.objects.get(channel="email")
+    assert email.status == AgentAlert.Status.FAILED
     assert "SMTP 550" in email.last_error
     alice.refresh_from_db()
     assert alice.email_problem.startswith("SMTP 550")
-    fallback = Delivery.objects.get(channel="sms")
+    fallback = AgentAlert.objects.get(channel="sms")
     assert fallback.fallback_for == email
-    assert fallback.status == Delivery.Status.SENT
+    assert fallback.status == AgentAlert.Status.SENT
     assert len(twilio.sent) == 1
 
 
@@ -339,8 +339,8 @@ def test_a_mail_server_that_is_down_is_retried(solo, alice, settings, run_queue)
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
     capture()
     run_queue()
-    email = Delivery.objects.get(channel="email")
-    assert email.status == Delivery.Status.QUEUED
+    email = AgentAlert.objects.get(channel="email")
+    assert email.status == AgentAlert.Status.QUEUED
     assert email.attempts == 1
     assert "Mail server unreachable" in email.last_error
 
@@ -362,7 +362,7 @@ def test_quiet_hours_hold_the_sms_until_they_end_and_email_goes_now(
     assert not twilio.sent
     assert len(smtp.to(alice.email)) == 1
     held = sms_deliveries()[0]
-    assert held.status == Delivery.Status.QUEUED
+    assert held.status == AgentAlert.Status.QUEUED
     assert held.next_attempt_at is not None
     wait = held.next_attempt_at - now
     assert dt.timedelta(hours=1, minutes=58) < wait <= dt.timedelta(hours=2)
@@ -398,9 +398,9 @@ def test_a_held_sms_for_a_lead_already_accepted_is_not_sent(solo, alice, twilio,
     lead_accept(lead=lead, agent=Agent.objects.get(pk=alice.pk))
     held = sms_deliveries()[0]
     age(held)
-    alert_send(delivery_id=held.pk)
+    alert_send(alert_id=held.pk)
     held.refresh_from_db()
-    assert held.status == Delivery.Status.CANCELED
+    assert held.status == AgentAlert.Status.CANCELED
     assert "accepted" in held.last_error
     assert not twilio.sent
 
@@ -411,7 +411,7 @@ def test_managers_hear_of_an_escalation(team, solo, alice, mona, twilio, smtp, r
     Lead.objects.filter(pk=lead.pk).update(sla_due_at=timezone.now() - dt.timedelta(seconds=1))
     leads_escalate()
     run_queue()
-    escalated = Delivery.objects.filter(kind=Delivery.Kind.ESCALATED)
+    escalated = AgentAlert.objects.filter(kind=AgentAlert.Kind.ESCALATED)
     assert {(d.agent, d.channel) for d in escalated} == {(mona, "sms"), (mona, "email")}
     assert any("Lead not accepted in time" in s.form["Body"] for s in twilio.sent)
     [to_mona] = smtp.to(mona.email)
@@ -420,7 +420,7 @@ def test_managers_hear_of_an_escalation(team, solo, alice, mona, twilio, smtp, r
 
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_that_routes_a_web_form_lead_sends_its_alerts_itself(
-    client, web_form, solo, alice, twilio, smtp, run_queue
+    client, web_form, solo, alice, twilio, smtp, run_queue, queue_worker
 ):
     """With real commits (as in production), the event's own task sends the alerts: one
     trip through the queue from the request to the SMS, not two."""
@@ -435,7 +435,7 @@ def test_the_worker_that_routes_a_web_form_lead_sends_its_alerts_itself(
     assert run_queue() == 1  # the event's task, and nothing after it
     assert [s.form["To"] for s in twilio.sent] == ["+13055550111"]
     assert len(smtp.to(alice.email)) == 1
-    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+    assert set(AgentAlert.objects.values_list("status", flat=True)) == {AgentAlert.Status.SENT}
 
 
 def test_an_agent_is_reminded_once_before_the_deadline(solo, alice, twilio, run_queue, settings):
@@ -447,7 +447,7 @@ def test_an_agent_is_reminded_once_before_the_deadline(solo, alice, twilio, run_
     alerts_sweep()
     alerts_sweep()  # a second sweep in the window makes no second reminder
     run_queue()
-    reminders = Delivery.objects.filter(kind=Delivery.Kind.REMINDER)
+    reminders = AgentAlert.objects.filter(kind=AgentAlert.Kind.REMINDER)
     assert sorted(reminders.values_list("channel", flat=True)) == ["email", "sms"]
     assert twilio.sent[-1].form["Body"].startswith("Lead waiting for you from Web form: Jane Doe")
     assert len(twilio.sent) == 2
@@ -462,7 +462,7 @@ def test_no_reminder_for_an_accepted_lead(solo, alice, twilio, run_queue, settin
     lead_accept(lead=lead, agent=alice)
     Lead.objects.filter(pk=lead.pk).update(sla_due_at=timezone.now() + dt.timedelta(seconds=90))
     alerts_sweep()
-    assert not Delivery.objects.filter(kind=Delivery.Kind.REMINDER).exists()
+    assert not AgentAlert.objects.filter(kind=AgentAlert.Kind.REMINDER).exists()
 
 
 def test_alerts_lost_before_their_rows_were_written_are_made_by_the_sweeper(
@@ -472,14 +472,14 @@ def test_alerts_lost_before_their_rows_were_written_are_made_by_the_sweeper(
     finds the assignment without alerts and makes them, once."""
     lead = capture()
     _commit_callbacks()
-    Delivery.objects.all().delete()  # as if never written
+    AgentAlert.objects.all().delete()  # as if never written
     get_broker().purge_queue()
     assert alerts_sweep() == 0  # too recent: its alerts may still be on their way
     Lead.objects.filter(pk=lead.pk).update(assigned_at=timezone.now() - dt.timedelta(minutes=1))
     alerts_sweep()
     alerts_sweep()
     run_queue()
-    assert sorted(Delivery.objects.values_list("channel", "status")) == [
+    assert sorted(AgentAlert.objects.values_list("channel", "status")) == [
         ("email", "sent"),
         ("sms", "sent"),
     ]
@@ -494,11 +494,11 @@ def test_lost_offer_alerts_are_made_by_the_sweeper(team, alice, bob, twilio, run
     RoutingRule.objects.filter(territory=territory).update(mode=RoutingRule.Mode.FIRST_TO_CLAIM)
     capture("33138")
     _commit_callbacks()
-    Delivery.objects.all().delete()  # as if never written
+    AgentAlert.objects.all().delete()  # as if never written
     get_broker().purge_queue()
     LeadOffer.objects.update(offered_at=timezone.now() - dt.timedelta(minutes=1))
     alerts_sweep()
     run_queue()
-    offered = Delivery.objects.filter(kind=Delivery.Kind.OFFERED, channel="sms")
+    offered = AgentAlert.objects.filter(kind=AgentAlert.Kind.OFFERED, channel="sms")
     assert {d.agent for d in offered} == {alice, bob}
     assert len(twilio.sent) == 2

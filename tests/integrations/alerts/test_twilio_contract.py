@@ -24,8 +24,8 @@ import pytest
 import requests
 from django.utils import timezone
 
+from integrations.alerts.models import AgentAlert
 from integrations.alerts.services import alert_send
-from integrations.models import Delivery
 from leads.data import LeadData
 from leads.models import Agent, Territory
 from leads.services import lead_capture
@@ -92,7 +92,7 @@ def sms_to_prism(settings, prism: str) -> str:
     return prism
 
 
-def _sms_alert(team, alice: Agent, n: int) -> Delivery:
+def _sms_alert(team, alice: Agent, n: int) -> AgentAlert:
     territory, _ = Territory.objects.get_or_create(
         team=team, name="Little River", defaults={"zip_codes": ["33150"]}
     )
@@ -106,25 +106,25 @@ def _sms_alert(team, alice: Agent, n: int) -> Delivery:
     from tests.conftest import _commit_callbacks
 
     _commit_callbacks()
-    return Delivery.objects.get(channel="sms", lead__external_id=f"contract-{n}")
+    return AgentAlert.objects.get(channel="sms", lead__external_id=f"contract-{n}")
 
 
 def test_an_sms_alert_is_a_valid_create_message_request(team, alice, sms_to_prism):
     delivery = _sms_alert(team, alice, 1)
-    sent = alert_send(delivery_id=delivery.pk)
+    sent = alert_send(alert_id=delivery.pk)
     assert sent is not None
     sent.refresh_from_db()
-    assert sent.status == Delivery.Status.SENT, sent.last_error
+    assert sent.status == AgentAlert.Status.SENT, sent.last_error
     assert sent.provider_id.startswith("SM")  # the spec's example Message
 
 
 def test_a_messaging_service_request_is_valid_too(team, alice, settings, sms_to_prism):
     settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "ab" * 16
     delivery = _sms_alert(team, alice, 2)
-    sent = alert_send(delivery_id=delivery.pk)
+    sent = alert_send(alert_id=delivery.pk)
     assert sent is not None
     sent.refresh_from_db()
-    assert sent.status == Delivery.Status.SENT, sent.last_error
+    assert sent.status == AgentAlert.Status.SENT, sent.last_error
 
 
 def test_the_mock_does_check_requests_against_the_spec(prism):

@@ -10,7 +10,8 @@ from django.test import Client
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from integrations.models import Delivery, InboundEvent
+from integrations.alerts.models import AgentAlert
+from integrations.models import InboundEvent
 from leads.data import LeadData
 from leads.models import Activity, Agent, Lead, RoutingRule, Territory
 from leads.services import lead_capture
@@ -31,7 +32,7 @@ def post(client: Client, path: str, params: dict[str, str], signature: str | Non
     return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
 
 
-def status(client: Client, delivery: Delivery, value: str, code: str = ""):
+def status(client: Client, delivery: AgentAlert, value: str, code: str = ""):
     params = {
         "MessageSid": delivery.provider_id, "SmsSid": delivery.provider_id,
         "MessageStatus": value, "SmsStatus": value, "AccountSid": "AC" + "0" * 32,
@@ -84,8 +85,8 @@ def offered(team, alice: Agent, bob: Agent, twilio, run_queue) -> Lead:
     return lead
 
 
-def sms(lead: Lead, agent: Agent) -> Delivery:
-    return Delivery.objects.get(lead=lead, agent=agent, channel="sms")
+def sms(lead: Lead, agent: Agent) -> AgentAlert:
+    return AgentAlert.objects.get(lead=lead, agent=agent, channel="sms")
 
 
 # --- Signatures -----------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_behind_a_proxy_the_signature_is_checked_against_site_url(
     response = client.post(STATUS_URL, params, HTTP_X_TWILIO_SIGNATURE=signature)
     assert response.status_code == 204
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.DELIVERED
+    assert delivery.status == AgentAlert.Status.DELIVERED
 
 
 # --- Status callbacks -----------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_statuses_move_forward_and_never_back(client, assigned, alice):
     assert status(client, delivery, "sent").status_code == 204  # late, out of order
     assert status(client, delivery, "delivered").status_code == 204  # repeated
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.DELIVERED
+    assert delivery.status == AgentAlert.Status.DELIVERED
     assert delivery.delivered_at
     assigned.refresh_from_db()
     assert assigned.alert_delivered_at == delivery.delivered_at
@@ -156,16 +157,16 @@ def test_a_transient_carrier_failure_sends_again(client, assigned, alice, twilio
     first_sid = delivery.provider_id
     status(client, delivery, "undelivered", code="30003")
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.QUEUED
+    assert delivery.status == AgentAlert.Status.QUEUED
     assert delivery.provider_id == ""
     assert first_sid in delivery.last_error
-    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    AgentAlert.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
     from integrations.alerts.services import alerts_sweep
 
     alerts_sweep()
     run_queue()
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.SENT
+    assert delivery.status == AgentAlert.Status.SENT
     assert delivery.provider_id != first_sid
     assert len(twilio.sent) == 2
 
@@ -175,13 +176,13 @@ def test_a_permanent_carrier_failure_flags_the_phone(client, assigned, alice):
     status(client, delivery, "sent")
     status(client, delivery, "undelivered", code="30005")
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.UNDELIVERED
+    assert delivery.status == AgentAlert.Status.UNDELIVERED
     assert delivery.error_code == "30005"
     alice.refresh_from_db()
     assert alice.phone_problem.startswith("Twilio 30005")
     status(client, delivery, "delivered")  # a contradicting late callback changes nothing
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.UNDELIVERED
+    assert delivery.status == AgentAlert.Status.UNDELIVERED
 
 
 def test_a_callback_for_an_unknown_message_is_kept_and_answered(client, twilio):
@@ -238,7 +239,7 @@ def test_stop_pauses_sms_alerts_and_start_resumes_them(client, assigned, alice, 
     capture("33150", 3)
     run_queue()
     assert len(twilio.sent) == 1  # only the first lead's; the second went by email
-    assert Delivery.objects.filter(channel="email").count() == 2
+    assert AgentAlert.objects.filter(channel="email").count() == 2
     twiml(text(client, alice, "start"))
     alice.refresh_from_db()
     assert alice.sms_opted_out_at is None

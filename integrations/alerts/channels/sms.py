@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 
 import requests
 from django.conf import settings
@@ -20,10 +21,11 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from integrations.models import Delivery
+from integrations.alerts.facts import AlertFacts
+from integrations.alerts.models import AgentAlert
 from leads.models import Agent
 
-from .base import AlertFacts, Channel, DeliveryError, SendResult
+from .base import Channel, DeliveryError, SendResult
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +116,9 @@ def classify(exc: TwilioRestException) -> DeliveryError:
 
 
 class SmsChannel(Channel):
-    key = Delivery.Channel.SMS
+    key = "sms"
+    label = "SMS"
+    waits_for_quiet_hours = True
 
     def configured(self) -> bool:
         return bool(
@@ -130,18 +134,18 @@ class SmsChannel(Channel):
     def address(self, agent: Agent) -> str:
         return self.reachable(agent) if agent.sms_enabled else ""
 
-    def send(self, delivery: Delivery, facts: AlertFacts) -> SendResult:
+    def send(self, alert: AgentAlert, facts: AlertFacts) -> SendResult:
         sender = (
             {"messaging_service_sid": settings.TWILIO_MESSAGING_SERVICE_SID}
             if settings.TWILIO_MESSAGING_SERVICE_SID
             else {"from_": settings.TWILIO_FROM_NUMBER}
         )
-        body = delivery.body or compose(facts)
+        body = alert.body or compose(facts)
         try:
             message = twilio_client().messages.create(
-                to=delivery.to,
+                to=alert.to,
                 body=body,
-                status_callback=settings.SITE_URL + reverse("integrations:twilio_status"),
+                status_callback=settings.SITE_URL + reverse("alerts:twilio_status"),
                 **sender,
             )
         except TwilioRestException as exc:
@@ -163,3 +167,42 @@ class SmsChannel(Channel):
             Agent.objects.filter(pk=agent.pk).update(sms_opted_out_at=timezone.now())
         elif error.code.isdigit() and int(error.code) in PHONE_CODES:
             Agent.objects.filter(pk=agent.pk).update(phone_problem=str(error)[:300])
+
+
+# --- What Twilio posts back ----------------------------------------------------------------
+
+# Twilio's message statuses, as the statuses of an alert.
+STATUSES = {
+    "sending": AgentAlert.Status.SENT,
+    "sent": AgentAlert.Status.SENT,
+    "delivered": AgentAlert.Status.DELIVERED,
+    "read": AgentAlert.Status.DELIVERED,
+    "undelivered": AgentAlert.Status.UNDELIVERED,
+    "failed": AgentAlert.Status.FAILED,
+}
+
+
+def callback_status(params: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """A status callback's message SID, alert status and error code; None when it names no
+    message or a status we do not follow."""
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    status = STATUSES.get(params.get("MessageStatus") or params.get("SmsStatus") or "")
+    if not sid or status is None:
+        return None
+    return sid, status, (params.get("ErrorCode") or "").strip()
+
+
+def carrier_error(code: str, status: str) -> DeliveryError:
+    """What a carrier's failure code says: worth sending again, permanent, or ours to fix."""
+    number = int(code) if code.isdigit() else None
+    return DeliveryError(
+        f"Twilio {code or '?'}: {status}",
+        permanent=number not in RETRY_CODES,
+        configuration=number in CONFIGURATION_CODES,
+        code=code,
+    )
+
+
+def opt_out_of(params: Mapping[str, str]) -> str:
+    """Twilio's ``OptOutType`` of an incoming text (STOP, START, HELP) or ""."""
+    return (params.get("OptOutType") or "").upper()

@@ -16,10 +16,11 @@ from django.core.mail.message import make_msgid
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from integrations.models import Delivery
+from integrations.alerts.facts import AlertFacts
+from integrations.alerts.models import AgentAlert
 from leads.models import Agent
 
-from .base import AlertFacts, Channel, DeliveryError, SendResult
+from .base import Channel, DeliveryError, SendResult
 
 
 def smtp_error(exc: Exception) -> DeliveryError:
@@ -44,7 +45,8 @@ def smtp_error(exc: Exception) -> DeliveryError:
 
 
 class EmailChannel(Channel):
-    key = Delivery.Channel.EMAIL
+    key = "email"
+    label = "Email"
 
     def configured(self) -> bool:
         return bool(settings.EMAIL_BACKEND)
@@ -55,7 +57,7 @@ class EmailChannel(Channel):
     def address(self, agent: Agent) -> str:
         return self.reachable(agent) if agent.email_enabled else ""
 
-    def send(self, delivery: Delivery, facts: AlertFacts) -> SendResult:
+    def send(self, alert: AgentAlert, facts: AlertFacts) -> SendResult:
         context = {
             "facts": facts,
             "lead_url": settings.SITE_URL + reverse("leads:lead", args=[facts.lead.pk]),
@@ -68,11 +70,11 @@ class EmailChannel(Channel):
         message_id = make_msgid("alert", domain=domain or "localhost")
         message = EmailMultiAlternatives(
             subject=subject[:200],
-            body=render_to_string("emails/lead_alert.txt", context),
-            to=[delivery.to],
+            body=render_to_string("alerts/lead_alert.txt", context),
+            to=[alert.to],
             headers={"Message-ID": message_id, "X-Leadline-Lead": str(facts.lead.pk)},
         )
-        message.attach_alternative(render_to_string("emails/lead_alert.html", context), "text/html")
+        message.attach_alternative(render_to_string("alerts/lead_alert.html", context), "text/html")
         try:
             with get_connection(fail_silently=False) as connection:
                 connection.send_messages([message])
