@@ -9,7 +9,7 @@ import datetime as dt
 import re
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from django.views.defaults import server_error
 
@@ -187,6 +187,12 @@ def test_the_error_pages_are_the_apps_own(client, alice, bob, rf: RequestFactory
     broken = server_error(rf.get("/"))
     assert broken.status_code == 500
     assert "Something went wrong on our side" in broken.content.decode()
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice.user)
+    stale = strict.post(f"/leads/{lead.pk}/note/", {"text": "hello"})
+    assert stale.status_code == 403
+    assert "This page had gone stale" in stale.content.decode()
 
 
 # --- A new lead's status menu ------------------------------------------------------------------
