@@ -39,10 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.ingest import phone_numbers, server_env  # noqa: E402
-from bench.loadgen import flat_out  # noqa: E402
+from bench.ingest import phone_numbers  # noqa: E402
 from bench.servers import HOST, SetupError, port_in_use  # noqa: E402
-from bench.targets import Leadline  # noqa: E402
+from bench.targets import Leadline, setup_django  # noqa: E402
 
 OWN_PACKAGES = ("crm/", "leads/", "integrations/")
 # Frames that only start processes and loop: under nearly every sample, they say nothing.
@@ -171,29 +170,13 @@ def report(path: Path, top: int) -> None:
 
 def profile_web(leadline: Leadline, args: argparse.Namespace, out: Path) -> None:
     leadline.start_web(workers=args.gunicorn_workers)
-    warm = flat_out(
-        host=HOST,
-        port=leadline.port,
-        path=leadline.path,
-        make_body=leadline.make_body("warm"),
-        connections=8,
-        count=100_000,
-        duration=3.0,
-    )
-    asyncio.run(warm)
+    asyncio.run(leadline.flat_out("warm", connections=8, seconds=3.0))
 
     async def load_while_recording() -> int:
-        run_task = asyncio.create_task(
-            flat_out(
-                host=HOST,
-                port=leadline.port,
-                path=leadline.path,
-                make_body=leadline.make_body("profile"),
-                connections=args.connections,
-                count=10_000_000,
-                duration=args.seconds + 3,
-            )
+        load = leadline.flat_out(
+            "profile", connections=args.connections, seconds=args.seconds + 3, count=10**7
         )
+        run_task = asyncio.create_task(load)
         await asyncio.sleep(1.0)
         spy = record(leadline.children["gunicorn"].pid, args.seconds, args.rate, out)
         await asyncio.to_thread(spy.wait)
@@ -206,16 +189,7 @@ def profile_web(leadline: Leadline, args: argparse.Namespace, out: Path) -> None
 
 def profile_worker(leadline: Leadline, args: argparse.Namespace, out: Path) -> None:
     leadline.start_web(workers=4)
-    backlog = flat_out(
-        host=HOST,
-        port=leadline.port,
-        path=leadline.path,
-        make_body=leadline.make_body("bl"),
-        connections=32,
-        count=args.backlog,
-        duration=600,
-    )
-    asyncio.run(backlog)
+    asyncio.run(leadline.flat_out("bl", connections=32, seconds=600, count=args.backlog))
     leadline.stop_web()
     posted = leadline.stored("bl")
     cluster = leadline.start_worker(args.q_workers)
@@ -245,22 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"port {args.port} is already in use on {HOST}", file=sys.stderr)
         return 1
     redis_url = args.redis_url if args.broker == "redis" else ""
-    options = argparse.Namespace(
-        settings="crm.settings",
-        port=args.port,
-        postgres=args.postgres.rstrip("/"),
-        database=args.database,
-        redis_url=args.redis_url,
-        q_workers=args.q_workers,
+    setup_django(
+        postgres=args.postgres, database=args.database, port=args.port, redis_url=redis_url
     )
-    os.environ.update(server_env(options, redis=bool(redis_url)))
-    import django
-
-    django.setup()
-    if redis_url:
-        import redis
-
-        redis.Redis.from_url(redis_url).flushdb()  # our own database number
     Leadline.migrate_template(args.postgres, args.database)
     logs = Path(tempfile.mkdtemp(prefix="leadline-profile-"))
     out = args.out or logs / f"{args.what}.stacks"

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -39,12 +38,20 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.compare import DATABASE, Result, measure, median, ms, num, spread  # noqa: E402
+from bench.compare import (  # noqa: E402
+    DATABASE,
+    Result,
+    ceiling,
+    measure,
+    median,
+    ms,
+    num,
+    spread,
+)
 from bench.cpu import Meter, Usage  # noqa: E402
-from bench.ingest import phone_numbers, server_env  # noqa: E402
-from bench.loadgen import flat_out  # noqa: E402
+from bench.ingest import phone_numbers  # noqa: E402
 from bench.servers import HOST, SetupError, machine_line, port_in_use  # noqa: E402
-from bench.targets import Leadline, recreate_database  # noqa: E402
+from bench.targets import Leadline, recreate_database, setup_django  # noqa: E402
 
 SWEEP_LINE = re.compile(r"sweeper re-enqueued (\d+) stale inbound event")
 
@@ -94,26 +101,10 @@ def web_tier(leadline: Leadline, args: argparse.Namespace) -> list[Result]:
             leadline.start_web(workers=workers)
             try:
                 key = f"{workers} gunicorn workers"
-                warm = flat_out(
-                    host=HOST,
-                    port=leadline.port,
-                    path=leadline.path,
-                    make_body=leadline.make_body(f"r{round_}-warm-w{workers}"),
-                    connections=8,
-                    count=100_000,
-                    duration=args.warmup,
-                )
-                asyncio.run(warm)
+                warm_tag = f"r{round_}-warm-w{workers}"
+                asyncio.run(leadline.flat_out(warm_tag, connections=8, seconds=args.warmup))
                 tag = f"r{round_}-web-w{workers}"
-                load = flat_out(
-                    host=HOST,
-                    port=leadline.port,
-                    path=leadline.path,
-                    make_body=leadline.make_body(tag),
-                    connections=args.connections,
-                    count=max(1000, int(args.seconds * 5000)),
-                    duration=args.seconds,
-                )
+                load = leadline.flat_out(tag, connections=args.connections, seconds=args.seconds)
                 result = measure(key, leadline, "flat", round_, tag, load, 0.0)
             finally:
                 leadline.stop_web()
@@ -136,17 +127,18 @@ def print_web(results: list[Result], args: argparse.Namespace) -> None:
     )
     print(
         "| gunicorn sync workers | accepted/s | reply p50 ms | reply p99 ms "
-        "| CPU ms per request: gunicorn + PostgreSQL | others' load (cores) |"
+        "| CPU ms per request: gunicorn + PostgreSQL | CPU-bound ceiling /s "
+        "| others' load (cores) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for workers in args.web:
         mine = [r for r in results if r.target == f"{workers} gunicorn workers"]
+        server, database = median(r.server_ms for r in mine), median(r.database_ms for r in mine)
         rates = [r.rate for r in mine]
         print(
             f"| {workers} | {spread(rates, 0)} | {ms(median(r.latency(0.5) for r in mine))} "
             f"| {ms(median(r.latency(0.99) for r in mine))} "
-            f"| {num(median(r.server_ms for r in mine), 2)} + "
-            f"{num(median(r.database_ms for r in mine), 2)} "
+            f"| {num(server, 2)} + {num(database, 2)} | {num(ceiling(server + database), 0)} "
             f"| {num(median(r.others for r in mine), 2)} |"
         )
 
@@ -190,14 +182,8 @@ def drain(leadline: Leadline, workers: int, round_: int, args: argparse.Namespac
     leadline.reset(template=f"{args.database}_template")
     leadline.start_web(workers=args.post_workers)
     try:
-        load = flat_out(
-            host=HOST,
-            port=leadline.port,
-            path=leadline.path,
-            make_body=leadline.make_body(tag),
-            connections=args.connections,
-            count=args.drain,
-            duration=args.drain_timeout,
+        load = leadline.flat_out(
+            tag, connections=args.connections, seconds=args.drain_timeout, count=args.drain
         )
         run = asyncio.run(load)
     finally:
@@ -256,11 +242,12 @@ def print_drains(results: list[Drain], args: argparse.Namespace) -> None:
     print(
         "| worker processes | leads/s from start | leads/s first to last lead "
         "| CPU ms per lead: qcluster + PostgreSQL | cores busy: qcluster, PostgreSQL "
-        "| re-queued by the sweeper | others' load (cores) |"
+        "| CPU-bound ceiling leads/s | re-queued by the sweeper | others' load (cores) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for workers in args.q_workers:
         mine = [r for r in results if r.workers == workers]
+        per_lead = median(r.cpu_ms("qcluster") + r.cpu_ms(DATABASE) for r in mine)
         print(
             f"| {workers} | {num(median(r.rate_from_start for r in mine), 1)} "
             f"| {num(median(r.rate_steady for r in mine), 1)} "
@@ -268,6 +255,7 @@ def print_drains(results: list[Drain], args: argparse.Namespace) -> None:
             f"{num(median(r.cpu_ms(DATABASE) for r in mine), 2)} "
             f"| {num(median(r.usage.of('qcluster') / r.usage.wall for r in mine), 2)}, "
             f"{num(median(r.usage.of(DATABASE) / r.usage.wall for r in mine), 2)} "
+            f"| {num(ceiling(per_lead), 0)} "
             f"| {sum(r.swept for r in mine)} | {num(median(r.others for r in mine), 2)} |"
         )
 
@@ -279,23 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"port {args.port} is already in use on {HOST}", file=sys.stderr)
         return 1
     redis_url = args.redis_url if args.broker == "redis" else ""
-    options = argparse.Namespace(
-        settings="crm.settings",
-        port=args.port,
-        postgres=args.postgres.rstrip("/"),
-        database=args.database,
-        redis_url=args.redis_url,
-        q_workers=2,
+    setup_django(
+        postgres=args.postgres, database=args.database, port=args.port, redis_url=redis_url
     )
-    os.environ.update(server_env(options, redis=bool(redis_url)))
-    import django
-
-    django.setup()
     print(f"Scaling shape: {machine_line()}")
-    if redis_url:
-        import redis
-
-        redis.Redis.from_url(redis_url).flushdb()  # our own database number
     Leadline.migrate_template(args.postgres, args.database)
     recreate_database(args.postgres.rstrip("/"), f"{args.database}_template", args.database)
     logs = Path(tempfile.mkdtemp(prefix="leadline-scaling-"))

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from bench.ingest import (
     make_body_factory,
     server_env,
 )
+from bench.loadgen import Run, fixed_rate, flat_out
 from bench.servers import (
     HOST,
     ROOT,
@@ -50,6 +51,38 @@ SUBMISSION_TABLE = """CREATE TABLE submission (
     data jsonb NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now()
 )"""
+
+
+def leadline_env(
+    *, postgres: str, database: str, port: int, redis_url: str = "", q_workers: int = 2
+) -> dict[str, str]:
+    """The environment of a Leadline server (and of this process's Django) on ``database``,
+    with the Redis broker when ``redis_url`` is given."""
+    options = argparse.Namespace(
+        settings="crm.settings",
+        port=port,
+        postgres=postgres.rstrip("/"),
+        database=database,
+        redis_url=redis_url,
+        q_workers=q_workers,
+    )
+    env: dict[str, str] = server_env(options, redis=bool(redis_url))
+    return env
+
+
+def setup_django(*, postgres: str, database: str, port: int, redis_url: str = "") -> None:
+    """Point this process's Django at ``database`` and set it up; empty the Redis database
+    when one is given (it is the benchmark's own)."""
+    os.environ.update(
+        leadline_env(postgres=postgres, database=database, port=port, redis_url=redis_url)
+    )
+    import django
+
+    django.setup()
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
 
 
 def recreate_database(postgres: str, database: str, template: str | None = None) -> None:
@@ -100,6 +133,32 @@ class Target:
         body: Callable[[int], bytes] = make_body_factory(tag, "-", self.phones)
         return body
 
+    def flat_out(
+        self, tag: str, *, connections: int, seconds: float, count: int = 0
+    ) -> Coroutine[Any, Any, Run]:
+        """Posts tagged ``tag`` from ``connections`` senders back to back, for ``seconds``
+        or ``count`` posts (by default more than any target here answers in that time)."""
+        return flat_out(
+            host=HOST,
+            port=self.port,
+            path=self.path,
+            make_body=self.make_body(tag),
+            connections=connections,
+            count=count or max(1000, int(seconds * 5000)),
+            duration=seconds,
+        )
+
+    def fixed_rate(self, tag: str, *, rate: float, seconds: float) -> Coroutine[Any, Any, Run]:
+        """Posts tagged ``tag`` at ``rate`` per second for ``seconds`` (open loop)."""
+        return fixed_rate(
+            host=HOST,
+            port=self.port,
+            path=self.path,
+            make_body=self.make_body(tag),
+            rate=rate,
+            count=max(1, round(rate * seconds)),
+        )
+
     def stored(self, tag: str) -> int:
         """How many of the posts tagged ``tag`` are rows in the database now."""
         raise NotImplementedError
@@ -135,20 +194,13 @@ class Leadline(Target):
         phones: list[str],
         redis_url: str = "",
         cluster_name: str = "bench",
-        settings: str = "crm.settings",
     ) -> None:
         super().__init__(postgres=postgres, database=database, port=port, logs=logs, phones=phones)
         self.name = name
         self.redis_url = redis_url
-        options = argparse.Namespace(
-            settings=settings,
-            port=port,
-            postgres=self.postgres,
-            database=database,
-            redis_url=redis_url,
-            q_workers=2,
+        self.env = leadline_env(
+            postgres=self.postgres, database=database, port=port, redis_url=redis_url
         )
-        self.env = server_env(options, redis=bool(redis_url))
         # A queue of its own in a shared Redis, so one instance's worker never takes another's.
         self.env["Q_CLUSTER_NAME"] = cluster_name
         self.token = ""
