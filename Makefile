@@ -7,17 +7,39 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# Every machine installs the same versions: these locks, resolved from pyproject.toml by
+# `make lock`, pin every package with its hashes (requirements.lock: production;
+# requirements-dev.lock: production and the dev extras, at the same versions).
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+LOCK_WITH = UV_CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet $(LOCK_ARGS)
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test lint typecheck check audit lock bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Leadline needs Python 3.11 or newer: make PYTHON=python3.12 ...")'
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# The project itself goes in without dependencies: the lock brought them all. pip check then
+# names any dependency of pyproject.toml that the lock lacks (run `make lock`).
+$(VENV)/.installed: pyproject.toml $(DEV_LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m pip check || { echo "pyproject.toml needs a package $(DEV_LOCK) lacks: run make lock." >&2; exit 1; }
 	@touch $@
+
+# Resolve the locks again from pyproject.toml, keeping every pin that still fits;
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest versions allowed.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	$(LOCK_WITH) --extra dev -o $(DEV_LOCK)
+	$(LOCK_WITH) --constraints $(DEV_LOCK) -o $(LOCK)
+
+# Known vulnerabilities in the locked packages (PyPI's advisory data, through pip-audit).
+audit: $(VENV)/.installed
+	$(BIN)/pip-audit --progress-spinner off --disable-pip --require-hashes -r $(LOCK) -r $(DEV_LOCK)
 
 .env:
 	@sed "s/^# SECRET_KEY=.*/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')/" .env.example > .env
