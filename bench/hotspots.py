@@ -30,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,9 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.ingest import phone_numbers  # noqa: E402
 from bench.servers import HOST, SetupError, port_in_use  # noqa: E402
-from bench.targets import Leadline, setup_django  # noqa: E402
+from bench.targets import Leadline, leadline_on_fresh_database  # noqa: E402
 
 OWN_PACKAGES = ("crm/", "leads/", "integrations/")
 # Frames that only start processes and loop: under nearly every sample, they say nothing.
@@ -219,22 +217,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"port {args.port} is already in use on {HOST}", file=sys.stderr)
         return 1
     redis_url = args.redis_url if args.broker == "redis" else ""
-    setup_django(
-        postgres=args.postgres, database=args.database, port=args.port, redis_url=redis_url
-    )
-    Leadline.migrate_template(args.postgres, args.database)
-    logs = Path(tempfile.mkdtemp(prefix="leadline-profile-"))
-    out = args.out or logs / f"{args.what}.stacks"
-    leadline = Leadline(
-        name="leadline",
+    leadline = leadline_on_fresh_database(
         postgres=args.postgres,
         database=args.database,
         port=args.port,
-        logs=logs,
-        phones=phone_numbers(),
         redis_url=redis_url,
         cluster_name="bench-profile",
     )
+    logs = leadline.logs
+    out = args.out or logs / f"{args.what}.stacks"
     try:
         if args.what == "web":
             profile_web(leadline, args, out)

@@ -29,7 +29,6 @@ import asyncio
 import re
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +48,8 @@ from bench.compare import (  # noqa: E402
     spread,
 )
 from bench.cpu import Meter, Usage  # noqa: E402
-from bench.ingest import phone_numbers  # noqa: E402
 from bench.servers import HOST, SetupError, machine_line, port_in_use  # noqa: E402
-from bench.targets import Leadline, recreate_database, setup_django  # noqa: E402
+from bench.targets import Leadline, leadline_on_fresh_database, recreate_database  # noqa: E402
 
 SWEEP_LINE = re.compile(r"sweeper re-enqueued (\d+) stale inbound event")
 
@@ -267,23 +265,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"port {args.port} is already in use on {HOST}", file=sys.stderr)
         return 1
     redis_url = args.redis_url if args.broker == "redis" else ""
-    setup_django(
-        postgres=args.postgres, database=args.database, port=args.port, redis_url=redis_url
-    )
     print(f"Scaling shape: {machine_line()}")
-    Leadline.migrate_template(args.postgres, args.database)
-    recreate_database(args.postgres.rstrip("/"), f"{args.database}_template", args.database)
-    logs = Path(tempfile.mkdtemp(prefix="leadline-scaling-"))
-    leadline = Leadline(
-        name="leadline",
+    leadline = leadline_on_fresh_database(
         postgres=args.postgres,
         database=args.database,
         port=args.port,
-        logs=logs,
-        phones=phone_numbers(),
         redis_url=redis_url,
         cluster_name="bench-scale",
     )
+    logs = leadline.logs
+    recreate_database(args.postgres.rstrip("/"), f"{args.database}_template", args.database)
     web: list[Result] = []
     drains: list[Drain] = []
     try:

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -29,6 +30,7 @@ from bench.ingest import (
     create_fixtures,
     form_token,
     make_body_factory,
+    phone_numbers,
     server_env,
 )
 from bench.loadgen import Run, fixed_rate, flat_out
@@ -83,6 +85,26 @@ def setup_django(*, postgres: str, database: str, port: int, redis_url: str = ""
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()
+
+
+def leadline_on_fresh_database(
+    *, postgres: str, database: str, port: int, redis_url: str, cluster_name: str
+) -> Leadline:
+    """Set this process's Django up on ``database``, build it afresh (migrated, with the
+    benchmark's team and web form), and return a Leadline instance on it, nothing started,
+    logging to a new temporary folder."""
+    setup_django(postgres=postgres, database=database, port=port, redis_url=redis_url)
+    Leadline.migrate_template(postgres, database)
+    return Leadline(
+        name="leadline",
+        postgres=postgres,
+        database=database,
+        port=port,
+        logs=Path(tempfile.mkdtemp(prefix="leadline-bench-")),
+        phones=phone_numbers(),
+        redis_url=redis_url,
+        cluster_name=cluster_name,
+    )
 
 
 def recreate_database(postgres: str, database: str, template: str | None = None) -> None:
