@@ -27,7 +27,10 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop on this thread while the browser is
+# open, and the suite's other tests (run after these: pytest-django orders tests without a
+# database last) call asyncio.run(), which refuses to start inside a running loop.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI", "").lower() == "true":
