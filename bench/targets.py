@@ -399,11 +399,13 @@ def n8n_executable(directory: Path = N8N_DIR) -> Path | None:
 def install_n8n(directory: Path = N8N_DIR) -> Path:
     """Install n8n from the npm registry into ``directory`` (a scratch folder, about 1.3 GB
     and three minutes): ``bench/n8n/package.json`` pins the version and overrides ``xlsx``,
-    whose own reference points outside the registry. No install scripts run."""
+    whose own reference points outside the registry, and its lock pins the rest. No install
+    scripts run."""
     if shutil.which("npm") is None:
         raise SetupError("npm is not installed: apt-get install npm, or run without n8n")
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(N8N_FILES / "package.json", directory / "package.json")
+    for name in ("package.json", "package-lock.json"):  # the lock pins every dependency
+        shutil.copyfile(N8N_FILES / name, directory / name)
     print(f"installing n8n {N8N_VERSION} into {directory} (npm install --ignore-scripts) ...")
     done = subprocess.run(
         ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
