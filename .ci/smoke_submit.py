@@ -82,7 +82,7 @@ def submit(form_url: str, token: str, submission_id: str) -> str:
 
 def wait_for_lead(form_key: str, submission_id: str, event_id: str, timeout: float) -> str:
     """Poll the database until the worker made the lead and routing assigned it by ZIP."""
-    from integrations.models import InboundEvent
+    from integrations.intake.models import InboundEvent
     from leads.models import Lead, Territory
 
     deadline = time.monotonic() + timeout

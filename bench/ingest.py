@@ -191,7 +191,7 @@ def reset_database(args: argparse.Namespace, redis: bool) -> None:
 def create_fixtures() -> None:
     from django.contrib.auth import get_user_model
 
-    from integrations.models import WebForm
+    from integrations.intake.models import WebForm
     from leads.models import Agent, Team, Territory
 
     team = Team.objects.create(name="Bench Realty")
@@ -251,7 +251,7 @@ def own_backend_pids() -> list[int]:
 
 
 def failed_events() -> int:
-    from integrations.models import InboundEvent
+    from integrations.intake.models import InboundEvent
 
     return InboundEvent.objects.filter(status=InboundEvent.Status.FAILED).count()
 

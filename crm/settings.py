@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "integrations.webhooks",
     "integrations.marketing",
     "integrations.alerts",
+    "integrations.intake",
 ]
 
 MIDDLEWARE = [
@@ -368,7 +369,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "ENUM_NAME_OVERRIDES": {
         "LeadTypeEnum": "leads.models.Lead.Type",
         "LeadStatusEnum": "leads.models.Lead.Status",
-        "LeadRequestStatusEnum": "integrations.models.InboundEvent.Status",
+        "LeadRequestStatusEnum": "integrations.intake.models.InboundEvent.Status",
     },
 }
 # Outbound webhooks: the per-attempt timeout, the exponential backoff (first retry, longest

@@ -3,15 +3,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from integrations import api as integrations_api
+from crm.health import healthz
 from integrations.alerts import api as alerts_api
-from integrations.views import healthz
+from integrations.intake import api as intake_api
 from leads.auth import ThrottledLoginView
 
-# The REST API: the domain's resources (leads.api) and the edge's (integrations.api), which
-# also gives the leads collection its create action (a lead sent in goes through intake).
+# The REST API: the domain's resources (leads.api) and the edges' (intake's, which also gives
+# the leads collection its create action: a lead sent in goes through intake; the alerts').
 api = SimpleRouter(use_regex_path=False)
-integrations_api.register(api)
+intake_api.register(api)
 alerts_api.register(api)
 
 handler404 = "leads.api.not_found"
@@ -29,7 +29,7 @@ urlpatterns = [
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("oauth/", include("social_django.urls", namespace="social")),
-    path("", include("integrations.urls")),
+    path("", include("integrations.intake.urls")),
     path("", include("integrations.alerts.urls")),
     path("", include("leads.urls")),
 ]

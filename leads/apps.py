@@ -20,4 +20,9 @@ class LeadsConfig(AppConfig):
     verbose_name = "Leads"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from .tasks import schedules_ensure
+
         connection_created.connect(register_sqlite_functions, dispatch_uid="leads.sqlite_fold")
+        post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="leads.schedules")

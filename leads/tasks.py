@@ -1,8 +1,26 @@
-"""Queue entry points of the domain: each calls a service."""
+"""Queue entry points of the domain (each calls a service), and their schedule."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import services
+
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "escalate overdue leads": {
+        "func": "leads.tasks.escalate_overdue",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
+}
+
+
+def schedules_ensure(**kwargs: Any) -> None:
+    """Create or correct the domain's schedules, by name (after every ``migrate``)."""
+    from django_q.models import Schedule
+
+    for name, spec in SCHEDULES.items():
+        Schedule.objects.update_or_create(name=name, defaults={**spec, "repeats": -1})
 
 
 def escalate_overdue() -> int:

@@ -17,7 +17,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.db import BaseDatabaseCache
 from django.db import connection
 
-from integrations.models import WebForm
+from integrations.intake.models import WebForm
 from leads.models import Agent, Team, Territory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

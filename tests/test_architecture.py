@@ -31,7 +31,7 @@ def test_leads_never_imports_integrations():
 
 
 def test_every_registered_source_has_fixtures():
-    from integrations.sources.base import SOURCES
+    from integrations.intake.sources import SOURCES
 
     missing = [key for key in SOURCES if not any((FIXTURES / key).glob("*__*.*"))]
     assert missing == []

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from integrations.models import InboundEvent
-from integrations.services import event_store
-from integrations.sources.base import client_ip
+from integrations.intake.models import InboundEvent
+from integrations.intake.services import event_store
+from leads.auth import client_address as client_ip
 
 from .channels import sms
 from .models import AgentAlert

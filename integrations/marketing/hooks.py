@@ -20,8 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from integrations.models import InboundEvent
-from integrations.sources.base import ParseError, Refused, Source
+from integrations.intake.models import InboundEvent
+from integrations.intake.sources.base import ParseError, Refused, Source
 from leads.data import LeadData
 
 from .base import WebhookError, get_backend
@@ -33,6 +33,7 @@ FORM = "application/x-www-form-urlencoded"
 class MailchimpSource(Source):
     key = "mailchimp"
     label = "Mailchimp (audience webhooks)"
+    hook = "mailchimp/<str:token>/"
 
     def receive(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         expected = str(settings.MAILCHIMP_WEBHOOK_TOKEN)

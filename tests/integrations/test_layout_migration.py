@@ -32,6 +32,10 @@ MOVED = {
     "syncstate": ("marketing", "syncstate"),
     "syncrun": ("marketing", "syncrun"),
     "delivery": ("alerts", "agentalert"),
+    "inboundevent": ("intake", "inboundevent"),
+    "leadsource": ("intake", "leadsource"),
+    "webform": ("intake", "webform"),
+    "facebookpage": ("intake", "facebookpage"),
 }
 
 
@@ -163,7 +167,10 @@ def check_every_row_survives(apps: Any) -> None:
     user = get_user_model().objects.get(pk=user_id)
     wanted = {f"{app}.{action}_{model}" for app, model in MOVED.values() for action in ("view",)}
     assert wanted <= user.get_all_permissions()
-    assert new_apps.get_model("integrations", "InboundEvent").objects.get().pk == filled["event"].pk
+    event = new_apps.get_model("intake", "InboundEvent").objects.get()
+    assert (event.pk, bytes(event.body)) == (filled["event"].pk, b"\x00raw\xffbody")
+    assert new_apps.get_model("intake", "WebForm").objects.get().public_key == "old-form-key"
+    assert new_apps.get_model("intake", "FacebookPage").objects.get().status == "needs_reauth"
 
 
 def test_a_database_of_the_one_app_layout_migrates_with_every_row(old_layout):

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from integrations.models import WebForm
+from integrations.intake.models import WebForm
 from leads.models import Activity, Agent, ApiToken, Contact, Lead, RoutingRule, Territory
 from leads.services import api_token_create, api_token_revoke
 

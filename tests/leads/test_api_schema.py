@@ -15,7 +15,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from integrations.models import WebForm
+from integrations.intake.models import WebForm
 from leads.models import Contact, Lead
 from leads.services import api_token_create
 

@@ -424,7 +424,7 @@ def test_the_worker_that_routes_a_web_form_lead_sends_its_alerts_itself(
 ):
     """With real commits (as in production), the event's own task sends the alerts: one
     trip through the queue from the request to the SMS, not two."""
-    from integrations.sources.webform import render_token
+    from integrations.intake.sources.webform import render_token
 
     payload = {
         "first_name": "Jane", "last_name": "Doe", "email": "jane@example.net",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from integrations.alerts.models import AgentAlert
-from integrations.models import InboundEvent
+from integrations.intake.models import InboundEvent
 from leads.data import LeadData
 from leads.models import Activity, Agent, Lead, RoutingRule, Territory
 from leads.services import lead_capture

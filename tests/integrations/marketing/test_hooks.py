@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from integrations.intake.models import InboundEvent
 from integrations.marketing.models import SyncState
 from integrations.marketing.services import marketing_mark
-from integrations.models import InboundEvent
 from leads.data import ConsentData, LeadData
 from leads.models import Activity, Contact, ContactEmail, Lead
 from leads.services import lead_capture, lead_set_status

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class IntakeConfig(AppConfig):
+    name = "integrations.intake"
+    label = "intake"
+    verbose_name = "Lead intake"
+
+    def ready(self) -> None:
+        from integrations.lib.queue import schedules_connect
+
+        # The checks modules register the sources' system checks when imported.
+        from . import checks, tasks  # noqa: F401
+        from .sources.facebook import checks as facebook_checks  # noqa: F401
+
+        schedules_connect(self, tasks.SCHEDULES)

@@ -1,0 +1,60 @@
+"""Reads at the edge: what the admin shows operations about the lead sources."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from .models import InboundEvent
+from .sources import SOURCES, get_source
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    key: str
+    label: str
+    last_event_at: dt.datetime | None
+    events_today: int
+    failed: int
+    stuck: int
+
+    @property
+    def failures(self) -> int:
+        return self.failed + self.stuck
+
+
+def source_health(*, now: dt.datetime | None = None) -> list[SourceHealth]:
+    """One row per registered source (then any other source that has events): its last
+    event, its events since local midnight, its failed events and those still ``received``
+    past ``EVENT_SWEEP_AFTER_SECONDS``. One query for every source together."""
+    now = now or timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    stuck_before = now - dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS)
+    Status = InboundEvent.Status
+    counts = {
+        row["source"]: row
+        for row in InboundEvent.objects.order_by()
+        .values("source")
+        .annotate(
+            last_event_at=Max("received_at"),
+            events_today=Count("pk", filter=Q(received_at__gte=midnight)),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            stuck=Count("pk", filter=Q(status=Status.RECEIVED, received_at__lt=stuck_before)),
+        )
+    }
+    keys = list(SOURCES) + sorted(set(counts) - set(SOURCES))
+    return [
+        SourceHealth(
+            key=key,
+            label=get_source(key).label if key in SOURCES else key,
+            last_event_at=counts.get(key, {}).get("last_event_at"),
+            events_today=counts.get(key, {}).get("events_today", 0),
+            failed=counts.get(key, {}).get("failed", 0),
+            stuck=counts.get(key, {}).get("stuck", 0),
+        )
+        for key in keys
+    ]

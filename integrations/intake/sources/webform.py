@@ -1,0 +1,276 @@
+"""Our own web forms: the hosted page at ``/forms/<key>/``, embeds, and JSON posts.
+
+The same :class:`SubmissionForm` validates a submission at the door (so the sender hears
+about a bad field at once) and again in the worker when the stored raw body is parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from django import forms
+from django.core import signing
+from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from integrations.intake.models import InboundEvent, WebForm
+from integrations.intake.sources.base import ParseError, Source
+from leads.data import ConsentData, LeadData
+from leads.models import Consent, Lead
+from leads.normalize import normalize_email, normalize_phone, normalize_zip
+
+HONEYPOT_FIELD = "website"
+TOKEN_FIELD = "_ts"  # noqa: S105 - a field name, not a secret
+TOKEN_SALT = "leadline.webform.render"  # noqa: S105 - a signing namespace
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# Fields the form accepts besides the ones SubmissionForm declares.
+CONTROL_FIELDS = (HONEYPOT_FIELD, TOKEN_FIELD)
+
+
+class SubmissionError(Exception):
+    """The body is not a readable submission at all (bad JSON, wrong type, unknown fields)."""
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class SubmissionForm(forms.Form):
+    first_name = forms.CharField(max_length=100, required=False)
+    last_name = forms.CharField(max_length=100, required=False)
+    email = forms.EmailField(max_length=254, required=False)
+    phone = forms.CharField(max_length=32, required=False)
+    message = forms.CharField(max_length=5000, required=False, widget=forms.Textarea)
+    lead_type = forms.ChoiceField(choices=Lead.Type.choices, required=False)
+    property_address = forms.CharField(max_length=255, required=False)
+    zip_code = forms.CharField(max_length=10, required=False, label="ZIP code")
+    mls_number = forms.CharField(max_length=50, required=False, label="MLS number")
+    consent = forms.BooleanField(required=False)
+    marketing_consent = forms.BooleanField(required=False)
+    utm_source = forms.CharField(max_length=255, required=False)
+    utm_medium = forms.CharField(max_length=255, required=False)
+    utm_campaign = forms.CharField(max_length=255, required=False)
+    utm_term = forms.CharField(max_length=255, required=False)
+    utm_content = forms.CharField(max_length=255, required=False)
+    gclid = forms.CharField(max_length=255, required=False)
+    fbclid = forms.CharField(max_length=255, required=False)
+    page_url = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+    referrer = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+    submission_id = forms.RegexField(
+        regex=r"^[A-Za-z0-9_.:-]{8,100}$",
+        required=False,
+        error_messages={"invalid": "Use 8 to 100 letters, digits, '-', '_', '.' or ':'."},
+    )
+
+    HIDDEN = (*UTM_FIELDS, "gclid", "fbclid", "page_url", "referrer", "submission_id")
+
+    def __init__(self, *args: Any, web_form: WebForm, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.web_form = web_form
+        self.fields["consent"].required = web_form.consent_required
+        self.fields["consent"].label = web_form.consent_text
+        self.fields["consent"].error_messages["required"] = "Please tick the consent box."
+        if web_form.marketing_consent_text:
+            self.fields["marketing_consent"].label = web_form.marketing_consent_text
+        else:
+            del self.fields["marketing_consent"]
+        for name in self.HIDDEN:
+            self.fields[name].widget = forms.HiddenInput()
+        self.fields["message"].widget.attrs["rows"] = 4
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+        self.fields["phone"].widget.input_type = "tel"
+        self.fields["phone"].widget.attrs["autocomplete"] = "tel"
+        self.fields["zip_code"].widget.attrs.update({"inputmode": "numeric"})
+
+    def clean_phone(self) -> str:
+        raw: str = self.cleaned_data.get("phone", "")
+        if not raw.strip():
+            return ""
+        phone = normalize_phone(raw)
+        if not phone:
+            raise forms.ValidationError("Enter a valid phone number, e.g. (305) 555-0123.")
+        return phone
+
+    def clean_zip_code(self) -> str:
+        raw: str = self.cleaned_data.get("zip_code", "")
+        if not raw.strip():
+            return ""
+        zip_code = normalize_zip(raw)
+        if not zip_code:
+            raise forms.ValidationError("Enter a five-digit ZIP code.")
+        return zip_code
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data.get("email"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        missing = not data.get("email") and not data.get("phone")
+        if missing and not self.has_error("email") and not self.has_error("phone"):
+            self.add_error("email", "Give an email address or a phone number.")
+        return data
+
+
+def read_submission(body: bytes, content_type: str) -> dict[str, Any]:
+    """Return the fields of a form-encoded or JSON body as a flat dict of values.
+
+    Raises ``SubmissionError`` for a body that is not JSON or form data, a JSON value that is
+    not an object of strings, numbers or booleans, a repeated field, or an undeclared field.
+    """
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "application/json":
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SubmissionError(f"The body is not valid JSON: {exc}.") from exc
+        if not isinstance(payload, dict):
+            raise SubmissionError("The JSON body must be an object of field names and values.")
+        bad_types = {
+            key: ["Must be a string, a number or true/false."]
+            for key, value in payload.items()
+            if value is not None and not isinstance(value, str | int | float | bool)
+        }
+        if bad_types:
+            raise SubmissionError("Some fields have values of the wrong type.", bad_types)
+        fields = {k: _json_value(v) for k, v in payload.items() if v is not None}
+    elif media_type in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
+        parsed = _read_form_data(body, content_type, multipart=media_type == "multipart/form-data")
+        repeated = {k: ["Send this field once."] for k, v in parsed.items() if len(v) > 1}
+        if repeated:
+            raise SubmissionError("Some fields were sent more than once.", repeated)
+        fields = {k: v[0] for k, v in parsed.items()}
+    else:
+        raise SubmissionError(
+            f"Unsupported content type {media_type!r}: send form data or application/json."
+        )
+    unknown = sorted(set(fields) - set(SubmissionForm.base_fields) - set(CONTROL_FIELDS))
+    if unknown:
+        raise SubmissionError(
+            "The form does not have these fields: " + ", ".join(unknown) + ".",
+            {name: ["Unknown field."] for name in unknown},
+        )
+    return fields
+
+
+def _read_form_data(body: bytes, content_type: str, *, multipart: bool) -> dict[str, list[str]]:
+    try:
+        if not multipart:
+            return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+        meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body))}
+        parser = MultiPartParser(meta, io.BytesIO(body), [MemoryFileUploadHandler()], "utf-8")
+        post, files = parser.parse()
+    except (UnicodeDecodeError, ValueError, MultiPartParserError) as exc:
+        raise SubmissionError(f"The body is not valid form data: {exc}.") from exc
+    if files:
+        raise SubmissionError("The form does not accept files.", {k: ["No files."] for k in files})
+    return {key: post.getlist(key) for key in post}
+
+
+def _json_value(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "on" if value else ""
+    return str(value)
+
+
+def render_token(web_form: WebForm) -> str:
+    """A signed token that records when the form was shown (checked for the least fill time)."""
+    return signing.dumps(
+        {"k": web_form.public_key, "t": timezone.now().timestamp()}, salt=TOKEN_SALT
+    )
+
+
+def token_age(token: str, web_form: WebForm, max_age: int) -> float | None:
+    """Seconds since ``token`` was issued for ``web_form``; ``None`` if forged or expired."""
+    try:
+        data = signing.loads(token, salt=TOKEN_SALT, max_age=max_age)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("k") != web_form.public_key:
+        return None
+    return float(timezone.now().timestamp() - float(data.get("t", 0)))
+
+
+def external_id_for(web_form: WebForm, submission_id: str) -> str:
+    """The idempotency key of a submission: the sender's ``submission_id`` within its form."""
+    return f"{web_form.public_key}:{submission_id}" if submission_id else ""
+
+
+class WebFormSource(Source):
+    key = "webform"
+    label = "Web form"
+
+    def parse(self, event: InboundEvent) -> list[LeadData]:
+        web_form = WebForm.objects.filter(pk=event.meta.get("form_id")).first()
+        if web_form is None:
+            raise ParseError(f"Web form {event.meta.get('form_id')!r} no longer exists.")
+        try:
+            fields = read_submission(bytes(event.body), event.content_type)
+        except SubmissionError as exc:
+            raise ParseError(exc.message) from exc
+        form = SubmissionForm(fields, web_form=web_form)
+        if not form.is_valid():
+            raise ParseError(json.dumps(form.errors.get_json_data()))
+        data = form.cleaned_data
+        received_at = parse_datetime(event.meta.get("received_at", "")) or event.received_at
+        return [
+            LeadData(
+                source=self.key,
+                source_detail=web_form.name,
+                external_id=event.external_id or f"event:{event.public_id}",
+                received_at=received_at,
+                team_id=web_form.team_id,
+                raw_event_id=event.pk,
+                first_name=data["first_name"].strip(),
+                last_name=data["last_name"].strip(),
+                email=data["email"],
+                phone=data["phone"],
+                message=data["message"].strip(),
+                lead_type=data["lead_type"] or web_form.default_lead_type,
+                property_address=data["property_address"].strip(),
+                property_zip=data["zip_code"],
+                mls_number=data["mls_number"].strip(),
+                utm_source=data["utm_source"],
+                utm_medium=data["utm_medium"],
+                utm_campaign=data["utm_campaign"],
+                utm_term=data["utm_term"],
+                utm_content=data["utm_content"],
+                gclid=data["gclid"],
+                fbclid=data["fbclid"],
+                page_url=data["page_url"],
+                referrer=data["referrer"],
+                consents=self._consents(web_form, data, event, received_at),
+            )
+        ]
+
+    @staticmethod
+    def _consents(
+        web_form: WebForm, data: dict[str, Any], event: InboundEvent, at: dt.datetime
+    ) -> tuple[ConsentData, ...]:
+        evidence = {
+            "ip": event.remote_addr,
+            "user_agent": event.headers.get("user-agent", ""),
+            "page_url": data["page_url"],
+            "form": web_form.public_key,
+        }
+        consents = [
+            ConsentData(channel, bool(data["consent"]), web_form.consent_text, at, evidence)
+            for channel in (Consent.Channel.CALL, Consent.Channel.SMS, Consent.Channel.EMAIL)
+        ]
+        if web_form.marketing_consent_text:
+            consents.append(
+                ConsentData(
+                    Consent.Channel.MARKETING_EMAIL,
+                    bool(data.get("marketing_consent")),
+                    web_form.marketing_consent_text,
+                    at,
+                    evidence,
+                )
+            )
+        return tuple(consents)

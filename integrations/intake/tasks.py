@@ -1,0 +1,38 @@
+"""Queue entry points of intake (each looks its object up by id and calls a service), and
+their schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import services
+
+SCHEDULES: dict[str, dict[str, Any]] = {
+    # Events whose task was lost or whose worker died: the row is the truth.
+    "sweep inbound events": {
+        "func": "integrations.intake.tasks.sweep_events",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
+    # Leads a missed Facebook webhook did not bring (docs/sources.md).
+    "backfill facebook lead ads": {
+        "func": "integrations.intake.tasks.backfill_facebook",
+        "schedule_type": "I",
+        "minutes": 30,
+    },
+}
+
+
+def process_event(event_id: int) -> str:
+    event = services.event_process(event_id=event_id)
+    return event.status if event else "missing"
+
+
+def sweep_events() -> int:
+    return services.events_sweep()
+
+
+def backfill_facebook() -> dict[str, int]:
+    from .sources.facebook.backfill import facebook_backfill_all
+
+    return facebook_backfill_all()
