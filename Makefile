@@ -15,7 +15,7 @@ DEV_LOCK := requirements-dev.lock
 LOCK_WITH = UV_CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --quiet $(LOCK_ARGS)
 
-.PHONY: run test lint typecheck check audit lock bench clean
+.PHONY: run test lint typecheck contracts check audit lock bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Leadline needs Python 3.11 or newer: make PYTHON=python3.12 ...")'
@@ -74,7 +74,12 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	DEBUG=true $(BIN)/mypy .
 
-check: lint typecheck
+# The import contracts in pyproject.toml ([tool.importlinter]): leads never imports an edge, the
+# edge apps import each other only where a contract names the arrow.
+contracts: $(VENV)/.installed
+	$(BIN)/lint-imports
+
+check: lint typecheck contracts
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
