@@ -41,19 +41,6 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class AlertProblemFilter(admin.SimpleListFilter):
-    title = "alert problems"
-    parameter_name = "alert_problem"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Alerts cannot reach them")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> QuerySet[Agent]:
-        if self.value() == "yes":
-            return queryset.exclude(phone_problem="", email_problem="", sms_opted_out_at=None)
-        return queryset
-
-
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     list_display = [
@@ -65,21 +52,11 @@ class AgentAdmin(admin.ModelAdmin):
         "is_active",
         "is_paused",
         "daily_capacity",
-        "alert_problems",
     ]
-    list_filter = ["team", "role", "is_active", "is_paused", AlertProblemFilter]
-    search_fields = ["display_name", "email", "mobile_phone", "user__username", "zillow_id"]
+    list_filter = ["team", "role", "is_active", "is_paused"]
+    search_fields = ["display_name", "email", "mobile_phone", "user__username"]
     autocomplete_fields = ["user"]
     list_select_related = ["team"]
-    readonly_fields = ["sms_opted_out_at"]
-
-    @admin.display(description="Alert problems")
-    def alert_problems(self, obj: Agent) -> str:
-        """Why alerts cannot reach the agent: fixed by correcting the phone or address."""
-        problems = [obj.phone_problem, obj.email_problem]
-        if obj.sms_opted_out_at:
-            problems.append("texted STOP")
-        return "; ".join(p for p in problems if p) or "-"
 
 
 PLACE = r"[^,]+, ?[A-Za-z]{2}"

@@ -7,6 +7,8 @@ The domain renders what is registered here; an edge app registers its contributo
   timeline shows among its own (an edge's alerts about the lead, say); one query each.
 - ``dashboard``: functions ``(team_id, since) -> DashboardPanel | None``, a panel of the
   manager's dashboard (the alerts that failed, say); one query each.
+- ``settings_sections``: ``SettingsSection``s, each a fieldset of the agent's own settings
+  page (the alert preferences, say), with the form that reads it and the service that saves it.
 
 Registering is keyed by name, so a second registration of the same name replaces the first.
 """
@@ -16,11 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .models import Lead
+from .models import Agent, Lead
 
-Contributor = TypeVar("Contributor", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from django import forms
+
+Contributor = TypeVar("Contributor")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,18 @@ class DashboardPanel:
     empty: str = "None in this period."
 
 
+@dataclass(frozen=True)
+class SettingsSection:
+    """A fieldset of the agent's settings page: its ``title``; ``form(agent, data)``, the form
+    for the agent (bound when ``data``, the POST, is given); ``save(form, agent, actor)``,
+    which writes a valid form's values and returns what changed, in words (the page writes
+    them to the agent's history with the rest)."""
+
+    title: str
+    form: Callable[[Agent, Any], forms.Form]
+    save: Callable[[forms.Form, Agent, Agent], list[str]]
+
+
 class Registry(Generic[Contributor]):
     """Named contributors, in the order they were registered."""
 
@@ -67,6 +84,7 @@ class Registry(Generic[Contributor]):
 
 timeline: Registry[Callable[[Lead, int], list[TimelineEntry]]] = Registry()
 dashboard: Registry[Callable[[int, dt.datetime], DashboardPanel | None]] = Registry()
+settings_sections: Registry[SettingsSection] = Registry()
 
 
 def timeline_entries(*, lead: Lead, limit: int) -> list[TimelineEntry]:

@@ -10,12 +10,10 @@ from typing import Any
 import phonenumbers
 from django import forms
 from django.conf import settings
-from django.db import models
 from django.db.models import QuerySet
 
 from .models import Agent, Contact, Lead, Team
 from .normalize import normalize_phone, normalize_zip
-from .services import agent_alert_settings
 
 
 class TestLeadForm(forms.Form):
@@ -185,8 +183,8 @@ def _time_field(label: str) -> forms.TimeField:
 
 
 class AgentSettingsForm(forms.Form):
-    """An agent's own settings: phone, pause, time zone, working hours, and the alert
-    preferences the agent model has.
+    """An agent's own settings: phone, pause, time zone and working hours (the edges add their
+    own sections to the page: ``leads.extensions.settings_sections``).
 
     Working hours, one span a day: a day with hours takes leads only then (an end before the
     start runs past midnight, 22:00 to 06:00); a day marked off takes none; a day left empty
@@ -210,13 +208,6 @@ class AgentSettingsForm(forms.Form):
             self.fields[f"{day}_off"] = forms.BooleanField(required=False, label=f"{label} off")
             self.fields[f"{day}_start"] = _time_field(f"{label} from")
             self.fields[f"{day}_end"] = _time_field(f"{label} to")
-        for name in agent_alert_settings():
-            model_field = Agent._meta.get_field(name)
-            if isinstance(model_field, models.Field) and (field := model_field.formfield()):
-                if isinstance(field, forms.TimeField):  # quiet hours: the phone's time picker
-                    field.input_formats = TIME_FORMATS
-                    field.widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-                self.fields[name] = field
 
     @staticmethod
     def initial_for(agent: Agent) -> dict[str, Any]:
@@ -232,8 +223,6 @@ class AgentSettingsForm(forms.Form):
                 initial[f"{day}_off"] = True
             elif spans and [spans[0][0], spans[-1][1]] != ALL_DAY:
                 initial[f"{day}_start"], initial[f"{day}_end"] = spans[0][0], spans[-1][1]
-        for name in agent_alert_settings():
-            initial[name] = getattr(agent, name)
         return initial
 
     def clean_mobile_phone(self) -> str:
@@ -269,7 +258,7 @@ class AgentSettingsForm(forms.Form):
     def changes(self) -> dict[str, Any]:
         """The cleaned values, named as ``agent_update_settings`` takes them."""
         data = self.cleaned_data
-        names = ["mobile_phone", "is_paused", "time_zone", "working_hours", *agent_alert_settings()]
+        names = ["mobile_phone", "is_paused", "time_zone", "working_hours"]
         return {name: data[name] for name in names}
 
 

@@ -65,50 +65,10 @@ class Agent(models.Model):
     daily_capacity = models.PositiveIntegerField(
         default=0, help_text="Most new leads a day; 0 means no limit."
     )
-    zillow_id = models.CharField(
-        "Zillow identifier",
-        max_length=100,
-        blank=True,
-        help_text=(
-            "The identifier Zillow Premier Agent sends for this agent: the one entered when "
-            "linking Leadline in Premier Agent (PartnerAgentIdentifier) or their Zillow agent id. "
-            "Zillow leads for it are pinned to the agent."
-        ),
-    )
-    # Alert preferences: the agent's own (the settings page), read by the alert channels.
-    sms_enabled = models.BooleanField("SMS alerts", default=True)
-    email_enabled = models.BooleanField("Email alerts", default=True)
-    quiet_hours_start = models.TimeField(
-        null=True, blank=True,
-        help_text="From this time (the agent's time zone) alerts come by email only, and SMS "
-        "waits until the quiet hours end unless the lead is hot.",
-    )  # fmt: skip
-    quiet_hours_end = models.TimeField(null=True, blank=True)
-    include_contact_details = models.BooleanField(
-        "Lead's phone and email in SMS alerts", default=False,
-        help_text="Off: the text carries a link only, so the person's details stay in the app.",
-    )  # fmt: skip
-    # Set by the alert channels, shown in the admin: why alerts to a channel cannot reach them.
-    sms_opted_out_at = models.DateTimeField(
-        null=True, blank=True, help_text="The agent texted STOP: SMS alerts wait for START."
-    )
-    phone_problem = models.CharField(
-        max_length=300, blank=True, help_text="The SMS provider refused this phone; fix it."
-    )
-    email_problem = models.CharField(
-        max_length=300, blank=True, help_text="The mail server refused this address; fix it."
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["display_name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["zillow_id"],
-                condition=~models.Q(zillow_id=""),
-                name="agent_unique_zillow_id",
-            )
-        ]
 
     def __str__(self) -> str:
         return self.display_name

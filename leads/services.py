@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -650,44 +651,37 @@ def lead_reassign(
 AGENT_SETTINGS = ("mobile_phone", "is_paused", "time_zone", "working_hours")
 
 
-def agent_update_settings(*, agent: Agent, actor: Agent, **changes: Any) -> Agent:
-    """Change an agent's own settings (phone, pause, time zone, working hours, alerts).
+def agent_update_settings(
+    *, agent: Agent, actor: Agent, also_changed: Sequence[str] = (), **changes: Any
+) -> Agent:
+    """Change an agent's own settings (phone, pause, time zone, working hours).
 
     An agent changes only their own; a manager also those of their team's agents. Unknown
     names raise ``ValueError``. The change is written to the agent's history in the admin
-    (an agent's settings belong to no contact, so not to a lead's timeline).
+    (an agent's settings belong to no contact, so not to a lead's timeline), in one entry
+    with ``also_changed``: what the page's other sections changed, in words.
     """
     if actor.pk != agent.pk and not (actor.is_manager and actor.team_id == agent.team_id):
         raise PermissionDenied("An agent changes only their own settings.")
-    allowed = set(AGENT_SETTINGS) | set(agent_alert_settings())
-    unknown = set(changes) - allowed
+    unknown = set(changes) - set(AGENT_SETTINGS)
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))}: not a setting an agent can change.")
     changed = [name for name, value in changes.items() if getattr(agent, name) != value]
-    if not changed:
+    if not changed and not also_changed:
         return agent
     for name in changed:
         setattr(agent, name, changes[name])
-    if "mobile_phone" in changed and agent.phone_problem:
-        # A new number gets a fresh start; the problem was the old one's.
-        agent.phone_problem = ""
-        changed.append("phone_problem")
-    agent.save(update_fields=changed)
+    if changed:
+        agent.save(update_fields=changed)
+        transaction.on_commit(
+            lambda: signals.agent_settings_changed.send(sender=Agent, agent=agent, fields=changed)
+        )
     labels = [str(getattr(Agent._meta.get_field(name), "verbose_name", name)) for name in changed]
     LogEntry.objects.log_actions(
-        actor.user_id, [agent], CHANGE, [{"changed": {"fields": labels}}], single_object=True
-    )
-    return agent
-
-
-def agent_alert_settings() -> list[str]:
-    """The alert preference fields the agent model has (channels, quiet hours, details)."""
-    names = (
-        "sms_enabled", "email_enabled", "alert_sms", "alert_email", "quiet_hours_start",
-        "quiet_hours_end", "include_contact_details",
+        actor.user_id, [agent], CHANGE, [{"changed": {"fields": [*labels, *also_changed]}}],
+        single_object=True,
     )  # fmt: skip
-    present = {f.name for f in Agent._meta.get_fields()}
-    return [n for n in names if n in present]
+    return agent
 
 
 # --- API tokens and availability (the REST API) ------------------------------------------------

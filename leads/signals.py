@@ -26,3 +26,5 @@ lead_accepted = Signal()
 lead_status_changed = Signal()
 # sender=Contact, contact=Contact, fields=list[str], origin=str
 contact_changed = Signal()
+# sender=Agent, agent=Agent, fields=list[str]: the agent changed their own settings
+agent_settings_changed = Signal()

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,7 +29,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import selectors, services
+from . import extensions, selectors, services
+from .extensions import SettingsSection
 from .forms import (
     AgentSettingsForm,
     ContactLogForm,
@@ -376,19 +378,22 @@ def _bad_request(request: HttpRequest, form: Any) -> HttpResponse:
 def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
     """The agent's own settings: phone, pause, time zone, working hours, alerts; API tokens."""
     new_token = ""
-    if request.method == "POST" and API_TOKEN_FIELDS & set(request.POST):
+    saving = request.method == "POST" and not API_TOKEN_FIELDS & set(request.POST)
+    if request.method == "POST" and not saving:
         new_token = _api_tokens_post(request, agent)
         if not new_token:
             return redirect("leads:settings")
-        form = AgentSettingsForm(agent=agent)
-    elif request.method == "POST":
-        form = AgentSettingsForm(request.POST, agent=agent)
-        if form.is_valid():
-            services.agent_update_settings(agent=agent, actor=agent, **form.changes())
-            messages.success(request, "Settings saved.")
-            return redirect("leads:settings")
-    else:
-        form = AgentSettingsForm(agent=agent)
+    data = request.POST if saving else None
+    form = AgentSettingsForm(data, agent=agent)
+    sections = _settings_sections(agent, data)
+    if saving and form.is_valid() and all(f.is_valid() for _, f in sections):
+        with transaction.atomic():
+            labels = [label for section, f in sections for label in section.save(f, agent, agent)]
+            services.agent_update_settings(
+                agent=agent, actor=agent, also_changed=labels, **form.changes()
+            )
+        messages.success(request, "Settings saved.")
+        return redirect("leads:settings")
     context = {
         "agent": agent,
         "form": form,
@@ -396,15 +401,22 @@ def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
             (label, form[f"{day}_off"], form[f"{day}_start"], form[f"{day}_end"])
             for day, label in WEEKDAYS
         ],
-        "alert_fields": [form[name] for name in services.agent_alert_settings()],
+        "sections": [(section.title, list(section_form)) for section, section_form in sections],
         "api_tokens": ApiToken.objects.filter(user_id=agent.user_id, revoked_at__isnull=True),
         "new_token": new_token,
         "nav": "settings",
     }
-    response = render(request, "leads/settings.html", context, status=400 if form.errors else 200)
+    invalid = form.errors or any(section_form.errors for _, section_form in sections)
+    response = render(request, "leads/settings.html", context, status=400 if invalid else 200)
     if new_token:
         add_never_cache_headers(response)  # the token is shown this once
     return response
+
+
+def _settings_sections(agent: Agent, data: Any) -> list[tuple[SettingsSection, Any]]:
+    """The sections the edges add to the settings page (``leads.extensions``), with their
+    forms, bound to ``data`` when it is given."""
+    return [(section, section.form(agent, data)) for section in extensions.settings_sections]
 
 
 API_TOKEN_FIELDS = {"token_name", "revoke_token"}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import AgentAlert
+from leads.models import Agent
+
+from .models import AgentAlert, AlertSettings, alert_settings_for
 from .services import alerts_resend
 
 
@@ -37,3 +41,53 @@ class AgentAlertAdmin(admin.ModelAdmin):
     def resend(self, request: HttpRequest, queryset: QuerySet[AgentAlert]) -> None:
         count = alerts_resend(alerts=queryset)
         self.message_user(request, f"Queued {count} alert(s) again.", messages.SUCCESS)
+
+
+# --- The agent's alert settings, on the agent's own page -------------------------------------
+
+
+class AlertProblemFilter(admin.SimpleListFilter):
+    title = "alert problems"
+    parameter_name = "alert_problem"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Alerts cannot reach them")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> QuerySet[Agent]:
+        if self.value() == "yes":
+            return queryset.filter(alert_settings__isnull=False).exclude(
+                alert_settings__phone_problem="",
+                alert_settings__email_problem="",
+                alert_settings__sms_opted_out_at=None,
+            )
+        return queryset
+
+
+class AlertSettingsInline(admin.StackedInline):
+    model = AlertSettings
+    can_delete = False
+    readonly_fields = ["sms_opted_out_at"]
+    verbose_name_plural = "alert settings"
+
+
+AgentAdmin = type(admin.site._registry[Agent])
+
+
+class AgentWithAlertsAdmin(AgentAdmin):  # type: ignore[misc, valid-type]
+    """The agent's admin page, with their alert settings and why alerts cannot reach them."""
+
+    inlines = [*AgentAdmin.inlines, AlertSettingsInline]
+    list_display = [*AgentAdmin.list_display, "alert_problems"]
+    list_filter = [*AgentAdmin.list_filter, AlertProblemFilter]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
+        return super().get_queryset(request).select_related("alert_settings")
+
+    @admin.display(description="Alert problems")
+    def alert_problems(self, obj: Agent) -> str:
+        """Why alerts cannot reach the agent: fixed by correcting the phone or address."""
+        return "; ".join(alert_settings_for(obj).problems) or "-"
+
+
+admin.site.unregister(Agent)
+admin.site.register(Agent, AgentWithAlertsAdmin)

@@ -11,7 +11,7 @@ from django.conf import settings
 from leads.models import Agent, Lead, RoutingDecision
 from leads.routing import zip_facts
 
-from .models import AgentAlert
+from .models import AgentAlert, alert_settings_for
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def alert_facts(alert: AgentAlert) -> AlertFacts:
         .only("reason")
         .first()
     )
-    details = agent.include_contact_details
+    details = alert_settings_for(agent).include_contact_details
     return AlertFacts(
         lead=lead,
         agent=agent,

@@ -94,3 +94,72 @@ class AgentAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} to {self.agent} about lead {self.lead_id}"
+
+
+class AlertSettings(models.Model):
+    """How an agent wants to be alerted (the agent's own, on the settings page), and what the
+    channels learned about reaching them (shown to operations in the admin).
+
+    An agent without a row has the defaults: every channel on, no quiet hours, a link only.
+    """
+
+    agent = models.OneToOneField(
+        Agent, on_delete=models.CASCADE, primary_key=True, related_name="alert_settings"
+    )
+    sms_enabled = models.BooleanField("SMS alerts", default=True)
+    email_enabled = models.BooleanField("Email alerts", default=True)
+    quiet_hours_start = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="From this time (the agent's time zone) alerts come by email only, and SMS "
+        "waits until the quiet hours end unless the lead is hot.",
+    )
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    include_contact_details = models.BooleanField(
+        "Lead's phone and email in SMS alerts",
+        default=False,
+        help_text="Off: the text carries a link only, so the person's details stay in the app.",
+    )
+    # Set by the channels: why alerts to a channel cannot reach the agent.
+    sms_opted_out_at = models.DateTimeField(
+        null=True, blank=True, help_text="The agent texted STOP: SMS alerts wait for START."
+    )
+    phone_problem = models.CharField(
+        max_length=300, blank=True, help_text="The SMS provider refused this phone; fix it."
+    )
+    email_problem = models.CharField(
+        max_length=300, blank=True, help_text="The mail server refused this address; fix it."
+    )
+
+    class Meta:
+        verbose_name = "alert settings"
+        verbose_name_plural = "alert settings"
+
+    def __str__(self) -> str:
+        return f"Alert settings of {self.agent}"
+
+    @property
+    def problems(self) -> list[str]:
+        """Why alerts cannot reach the agent, in words; empty when they can."""
+        found = [self.phone_problem, self.email_problem]
+        if self.sms_opted_out_at:
+            found.append("texted STOP")
+        return [problem for problem in found if problem]
+
+
+# What the agent sets on the settings page, in its order.
+PREFERENCES = (
+    "sms_enabled",
+    "email_enabled",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    "include_contact_details",
+)
+
+
+def alert_settings_for(agent: Agent) -> AlertSettings:
+    """The agent's alert settings: their row, or the defaults (not saved) when they have none."""
+    try:
+        return agent.alert_settings
+    except AlertSettings.DoesNotExist:
+        return AlertSettings(agent=agent)

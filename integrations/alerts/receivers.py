@@ -7,7 +7,7 @@ from typing import Any
 from leads import signals
 from leads.models import Agent, Lead
 
-from .models import AgentAlert
+from .models import AgentAlert, AlertSettings
 from .services import alerts_create
 
 
@@ -25,7 +25,14 @@ def on_lead_escalated(sender: Any, lead: Lead, managers: list[Agent], **kwargs: 
     alerts_create(lead=lead, agents=managers, kind=AgentAlert.Kind.ESCALATED)
 
 
+def on_agent_settings_changed(sender: Any, agent: Agent, fields: list[str], **kwargs: Any) -> None:
+    """A new phone number gets a fresh start: the problem the provider had was the old one's."""
+    if "mobile_phone" in fields:
+        AlertSettings.objects.filter(agent=agent).exclude(phone_problem="").update(phone_problem="")
+
+
 def connect() -> None:
     signals.lead_assigned.connect(on_lead_assigned, dispatch_uid="alerts.assigned")
     signals.lead_offered.connect(on_lead_offered, dispatch_uid="alerts.offered")
     signals.lead_escalated.connect(on_lead_escalated, dispatch_uid="alerts.escalated")
+    signals.agent_settings_changed.connect(on_agent_settings_changed, dispatch_uid="alerts.agent")

@@ -33,7 +33,7 @@ from leads.models import Agent, Lead, LeadOffer, from_short_code
 from .channels import channels, get_channel
 from .channels.base import DeliveryError, SendResult
 from .facts import alert_facts
-from .models import AgentAlert
+from .models import PREFERENCES, AgentAlert, AlertSettings, alert_settings_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,41 @@ RANK: dict[str, int] = {
 }
 
 
+# --- The agent's alert settings ---------------------------------------------------------
+
+
+def alert_settings_set(*, agent: Agent, **fields: object) -> AlertSettings:
+    """Write ``fields`` of the agent's alert settings (their row made when they have none)."""
+    known, _ = AlertSettings.objects.update_or_create(agent=agent, defaults=fields)
+    agent.alert_settings = known  # what this agent reads from now on
+    return known
+
+
+def alert_settings_update(*, agent: Agent, actor: Agent, **changes: object) -> list[str]:
+    """The agent's (or their team manager's) change of their alert preferences; returns what
+    changed, in words (the settings page writes it to the agent's history). Unknown names
+    raise ``ValueError``."""
+    if actor.pk != agent.pk and not (actor.is_manager and actor.team_id == agent.team_id):
+        raise PermissionDenied("An agent changes only their own settings.")
+    unknown = set(changes) - set(PREFERENCES)
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))}: not an alert preference.")
+    known = alert_settings_for(agent)
+    changed = [name for name, value in changes.items() if getattr(known, name) != value]
+    if changed:
+        alert_settings_set(agent=agent, **{name: changes[name] for name in changed})
+    return [
+        str(getattr(AlertSettings._meta.get_field(name), "verbose_name", name)) for name in changed
+    ]
+
+
 # --- Making alerts ------------------------------------------------------------------------
 
 
 def in_quiet_hours(agent: Agent, now: dt.datetime) -> dt.datetime | None:
     """When ``agent``'s quiet hours end, if ``now`` is inside them; else None."""
-    start, end = agent.quiet_hours_start, agent.quiet_hours_end
+    known = alert_settings_for(agent)
+    start, end = known.quiet_hours_start, known.quiet_hours_end
     if start is None or end is None or start == end:
         return None
     try:
@@ -493,10 +522,10 @@ def agent_text_receive(*, phone: str, body: str, opt_out: str = "") -> str:
     words = body.upper().strip(".!").split()
     opt = opt_out.upper()
     if opt == "STOP" or (len(words) == 1 and words[0] in STOP_WORDS):
-        Agent.objects.filter(pk=agent.pk).update(sms_opted_out_at=timezone.now())
+        alert_settings_set(agent=agent, sms_opted_out_at=timezone.now())
         return ""
     if opt == "START" or (len(words) == 1 and words[0] in START_WORDS):
-        Agent.objects.filter(pk=agent.pk).update(sms_opted_out_at=None)
+        alert_settings_set(agent=agent, sms_opted_out_at=None)
         return ""
     if not words:
         return ""

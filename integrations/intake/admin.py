@@ -14,10 +14,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from leads.models import Agent
+
 from .models import (
     FacebookPage,
     InboundEvent,
     LeadSource,
+    SourceAgentId,
     WebForm,
 )
 from .selectors import source_health
@@ -238,3 +241,27 @@ class FacebookPageAdmin(admin.ModelAdmin):
                 f"{result.stored} new.{outcome}",
                 level,
             )
+
+
+# --- Agents' ids at the lead sources, on the agent's own page ---------------------------------
+
+
+class SourceAgentIdInline(admin.TabularInline):
+    model = SourceAgentId
+    extra = 1
+    verbose_name = "id at a lead source"
+    verbose_name_plural = "ids at lead sources (their leads for that id are pinned to the agent)"
+
+
+AgentAdmin = type(admin.site._registry[Agent])
+
+
+class AgentWithSourceIdsAdmin(AgentAdmin):  # type: ignore[misc, valid-type]
+    """The agent's admin page, with the ids the lead sources know them by."""
+
+    inlines = [*AgentAdmin.inlines, SourceAgentIdInline]
+    search_fields = [*AgentAdmin.search_fields, "source_ids__external_id"]
+
+
+admin.site.unregister(Agent)
+admin.site.register(Agent, AgentWithSourceIdsAdmin)

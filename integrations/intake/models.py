@@ -10,7 +10,7 @@ import uuid
 from django.db import models
 from django.urls import reverse
 
-from leads.models import Lead, Team
+from leads.models import Agent, Lead, Team
 
 
 class InboundEvent(models.Model):
@@ -204,3 +204,26 @@ class FacebookPage(models.Model):
         from integrations.lib.encryption import encrypt
 
         self.access_token_encrypted = encrypt(token) if token else ""
+
+
+class SourceAgentId(models.Model):
+    """The id a lead source knows an agent by, so its leads for that agent are pinned to them:
+    Zillow's (the identifier entered when linking Leadline in Premier Agent, the
+    PartnerAgentIdentifier, or their Zillow agent id); one agent, one id per source."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="source_ids")
+    source = models.CharField(max_length=32)
+    external_id = models.CharField("identifier", max_length=100)
+
+    class Meta:
+        verbose_name = "agent's id at a source"
+        verbose_name_plural = "agents' ids at sources"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="sourceagentid_unique_per_source"
+            ),
+            models.UniqueConstraint(fields=["agent", "source"], name="sourceagentid_one_per_agent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} at {self.source}: {self.external_id}"

@@ -23,6 +23,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 OLD_LAYOUT = [("integrations", "0005_marketing_sync"), ("leads", "0007_agent_zillow_id")]
+# The edge's data kept on the agent then, now in the alerts and intake apps.
+AGENT_ALERT_FIELDS = (
+    "sms_enabled", "email_enabled", "quiet_hours_start", "quiet_hours_end",
+    "include_contact_details", "sms_opted_out_at", "phone_problem", "email_problem",
+)  # fmt: skip
 AT = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
 # Where each old model lives now: (app label, model name), lower case.
 MOVED = {
@@ -149,6 +154,7 @@ def check_every_row_survives(apps: Any) -> None:
     user_id = old_permissions().pk
     tables = sorted(m._meta.db_table for m in apps.get_app_config("integrations").get_models())
     before = rows(tables)
+    agent = apps.get_model("leads", "Agent").objects.values(*AGENT_ALERT_FIELDS, "zillow_id").get()
     assert all(before[table] for table in tables), "a table of the old layout has no row"
 
     new_apps = migrate()
@@ -164,6 +170,12 @@ def check_every_row_survives(apps: Any) -> None:
         ("sms", "delivered", None),
         ("email", "queued", alerts[0].pk),
     ]
+    moved = new_apps.get_model("alerts", "AlertSettings").objects.values(*AGENT_ALERT_FIELDS).get()
+    assert moved == {name: agent[name] for name in AGENT_ALERT_FIELDS}
+    source_ids = new_apps.get_model("intake", "SourceAgentId").objects.values_list(
+        "agent__display_name", "source", "external_id"
+    )
+    assert list(source_ids) == [("Alice", "zillow", agent["zillow_id"])]
     user = get_user_model().objects.get(pk=user_id)
     wanted = {f"{app}.{action}_{model}" for app, model in MOVED.values() for action in ("view",)}
     assert wanted <= user.get_all_permissions()

@@ -17,7 +17,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from integrations.alerts.facts import AlertFacts
-from integrations.alerts.models import AgentAlert
+from integrations.alerts.models import AgentAlert, alert_settings_for
+from integrations.alerts.services import alert_settings_set
 from leads.models import Agent
 
 from .base import Channel, DeliveryError, SendResult
@@ -52,10 +53,10 @@ class EmailChannel(Channel):
         return bool(settings.EMAIL_BACKEND)
 
     def reachable(self, agent: Agent) -> str:
-        return agent.email if not agent.email_problem else ""
+        return agent.email if not alert_settings_for(agent).email_problem else ""
 
     def address(self, agent: Agent) -> str:
-        return self.reachable(agent) if agent.email_enabled else ""
+        return self.reachable(agent) if alert_settings_for(agent).email_enabled else ""
 
     def send(self, alert: AgentAlert, facts: AlertFacts) -> SendResult:
         context = {
@@ -84,4 +85,4 @@ class EmailChannel(Channel):
 
     def flag_broken(self, agent: Agent, error: DeliveryError) -> None:
         if error.code.startswith("recipient-"):
-            Agent.objects.filter(pk=agent.pk).update(email_problem=str(error)[:300])
+            alert_settings_set(agent=agent, email_problem=str(error)[:300])

@@ -22,7 +22,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from integrations.alerts.facts import AlertFacts
-from integrations.alerts.models import AgentAlert
+from integrations.alerts.models import AgentAlert, alert_settings_for
+from integrations.alerts.services import alert_settings_set
 from leads.models import Agent
 
 from .base import Channel, DeliveryError, SendResult
@@ -128,11 +129,12 @@ class SmsChannel(Channel):
         )
 
     def reachable(self, agent: Agent) -> str:
-        usable = not agent.sms_opted_out_at and not agent.phone_problem
+        known = alert_settings_for(agent)
+        usable = not known.sms_opted_out_at and not known.phone_problem
         return agent.mobile_phone if usable else ""
 
     def address(self, agent: Agent) -> str:
-        return self.reachable(agent) if agent.sms_enabled else ""
+        return self.reachable(agent) if alert_settings_for(agent).sms_enabled else ""
 
     def send(self, alert: AgentAlert, facts: AlertFacts) -> SendResult:
         sender = (
@@ -164,9 +166,9 @@ class SmsChannel(Channel):
 
     def flag_broken(self, agent: Agent, error: DeliveryError) -> None:
         if error.code == str(OPTED_OUT):
-            Agent.objects.filter(pk=agent.pk).update(sms_opted_out_at=timezone.now())
+            alert_settings_set(agent=agent, sms_opted_out_at=timezone.now())
         elif error.code.isdigit() and int(error.code) in PHONE_CODES:
-            Agent.objects.filter(pk=agent.pk).update(phone_problem=str(error)[:300])
+            alert_settings_set(agent=agent, phone_problem=str(error)[:300])
 
 
 # --- What Twilio posts back ----------------------------------------------------------------

@@ -35,7 +35,7 @@ from django.core.mail import mail_admins
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from integrations.intake.models import InboundEvent
+from integrations.intake.models import InboundEvent, SourceAgentId
 from integrations.intake.sources.base import ParseError, Refused, Source
 from integrations.intake.sources.values import (
     decimal,
@@ -236,7 +236,7 @@ def _compact(block: dict[str, Any]) -> dict[str, Any]:
 
 def pinned_agent(info: dict[str, Any], assignee: dict[str, Any]) -> Agent | None:
     """Our agent Zillow names: the assignee first (it changes on reassignment), then the
-    agent the lead was sent for; matched on ``Agent.zillow_id``."""
+    agent the lead was sent for; matched on the agents' ids at Zillow (``SourceAgentId``)."""
     candidates = [
         text(lookup(assignee, *ASSIGNEE_PARTNER_KEYS)),
         text(lookup(assignee, "ZillowAssigneeAgentID")),
@@ -246,7 +246,12 @@ def pinned_agent(info: dict[str, Any], assignee: dict[str, Any]) -> Agent | None
     wanted = [c for c in candidates if c]
     if not wanted:
         return None
-    found = {a.zillow_id: a for a in Agent.objects.filter(zillow_id__in=wanted)}
+    found = {
+        known.external_id: known.agent
+        for known in SourceAgentId.objects.filter(
+            source="zillow", external_id__in=wanted
+        ).select_related("agent")
+    }
     return next((found[c] for c in wanted if c in found), None)
 
 

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from integrations.alerts.models import AlertSettings, alert_settings_for
+from leads.models import Agent, Territory
+
 from .twilio_server import TwilioState, twilio_server
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -75,3 +78,18 @@ def smtp(settings: Any) -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+def known(agent: Agent) -> AlertSettings:
+    """The agent's alert settings as the database holds them now."""
+    return alert_settings_for(Agent.objects.get(pk=agent.pk))
+
+
+@pytest.fixture
+def solo(team, alice: Agent) -> Territory:
+    """ZIP 33150, Alice's alone: every lead there is assigned to her."""
+    territory = Territory.objects.create(team=team, name="Little River", zip_codes=["33150"])
+    territory.agents.set([alice])
+    alice.mobile_phone = "+13055550111"
+    alice.save()
+    return territory

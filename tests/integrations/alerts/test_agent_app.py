@@ -10,9 +10,12 @@ from django.test import Client
 from django.utils import timezone
 
 from integrations.alerts.models import AgentAlert
+from integrations.alerts.services import alert_settings_set
 from leads.data import LeadData
 from leads.models import Agent, Lead
 from leads.services import lead_capture
+
+from .conftest import known
 
 pytestmark = pytest.mark.django_db
 
@@ -84,19 +87,23 @@ def test_an_agent_sets_channels_quiet_hours_and_details_on_the_settings_page(cli
     )  # fmt: skip
     assert response.status_code == 302
     alice.refresh_from_db()
-    assert (alice.sms_enabled, alice.email_enabled) == (False, True)
-    assert (alice.quiet_hours_start, alice.quiet_hours_end) == (dt.time(21, 30), dt.time(7, 0))
-    assert alice.include_contact_details is True
+    assert (known(alice).sms_enabled, known(alice).email_enabled) == (False, True)
+    assert (known(alice).quiet_hours_start, known(alice).quiet_hours_end) == (
+        dt.time(21, 30),
+        dt.time(7, 0),
+    )
+    assert known(alice).include_contact_details is True
 
 
-def test_a_new_phone_clears_a_phone_problem(client, alice):
-    Agent.objects.filter(pk=alice.pk).update(phone_problem="Twilio 21211: not a valid number")
+def test_a_new_phone_clears_a_phone_problem(client, alice, django_capture_on_commit_callbacks):
+    alert_settings_set(agent=alice, phone_problem="Twilio 21211: not a valid number")
     page = as_(client, alice).get("/settings/")
     initial = {k: v for k, v in page.context["form"].initial.items() if v is not None}
-    client.post("/settings/", {**initial, "mobile_phone": "(305) 555-0177", "is_paused": ""})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/settings/", {**initial, "mobile_phone": "(305) 555-0177", "is_paused": ""})
     alice.refresh_from_db()
     assert alice.mobile_phone == "+13055550177"
-    assert alice.phone_problem == ""
+    assert known(alice).phone_problem == ""
 
 
 @pytest.mark.parametrize(

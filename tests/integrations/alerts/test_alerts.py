@@ -15,26 +15,23 @@ from django_q.brokers import get_broker
 
 from integrations.alerts.channels.sms import compose, is_gsm
 from integrations.alerts.models import AgentAlert
-from integrations.alerts.services import alert_send, alerts_create, alerts_sweep, in_quiet_hours
+from integrations.alerts.services import (
+    alert_send,
+    alert_settings_set,
+    alerts_create,
+    alerts_sweep,
+    in_quiet_hours,
+)
 from leads.data import LeadData
 from leads.models import Agent, Lead, Territory
 from leads.services import lead_capture, leads_escalate
 from tests.conftest import _commit_callbacks
 
-from .conftest import ACCOUNT_SID, FROM_NUMBER
+from .conftest import ACCOUNT_SID, FROM_NUMBER, known
 
 pytestmark = pytest.mark.django_db
 NUMBERS = count(1)
-
-
-@pytest.fixture
-def solo(team, alice: Agent) -> Territory:
-    """ZIP 33150, Alice's alone: every lead there is assigned to her."""
-    territory = Territory.objects.create(team=team, name="Little River", zip_codes=["33150"])
-    territory.agents.set([alice])
-    alice.mobile_phone = "+13055550111"
-    alice.save()
-    return territory
+ALMOST_MIDNIGHT = dt.time(23, 59)
 
 
 def capture(zip_code: str = "33150", **fields: Any) -> Lead:
@@ -117,7 +114,7 @@ def test_a_messaging_service_sends_instead_of_a_number(solo, twilio, settings, r
 
 
 def test_an_agent_who_asks_for_contact_details_gets_them(solo, alice, twilio, run_queue):
-    Agent.objects.filter(pk=alice.pk).update(include_contact_details=True)
+    alert_settings_set(agent=alice, include_contact_details=True)
     capture()
     run_queue()
     assert "+13055550199 jane@example.net" in twilio.sent[0].form["Body"]
@@ -170,7 +167,7 @@ def test_without_twilio_settings_only_email_goes(solo, alice, run_queue):
 
 
 def test_channels_the_agent_turned_off_are_not_used(solo, alice, twilio, run_queue):
-    Agent.objects.filter(pk=alice.pk).update(email_enabled=False)
+    alert_settings_set(agent=alice, email_enabled=False)
     capture()
     run_queue()
     assert list(AgentAlert.objects.values_list("channel", flat=True)) == ["sms"]
@@ -251,7 +248,7 @@ def test_an_unreachable_provider_is_retried(solo, settings, twilio, run_queue):
 
 
 def test_retries_stop_after_five_attempts_and_fall_back(solo, alice, twilio, run_queue):
-    Agent.objects.filter(pk=alice.pk).update(email_enabled=False)
+    alert_settings_set(agent=alice, email_enabled=False)
     twilio.fail(20429, times=5)
     capture()
     run_queue()
@@ -282,8 +279,7 @@ def test_a_bad_number_fails_at_once_and_is_flagged(solo, alice, twilio, smtp, ru
     assert delivery.status == AgentAlert.Status.FAILED
     assert delivery.attempts == 1
     assert delivery.error_code == str(code)
-    alice.refresh_from_db()
-    assert alice.phone_problem.startswith(f"Twilio {code}")
+    assert known(alice).phone_problem.startswith(f"Twilio {code}")
     # Email went anyway; no second email as a fallback.
     assert len(smtp.to(alice.email)) == 1
     assert AgentAlert.objects.filter(channel="email").count() == 1
@@ -297,9 +293,8 @@ def test_an_opted_out_phone_pauses_sms(solo, alice, twilio, run_queue):
     twilio.fail(21610)
     capture()
     run_queue()
-    alice.refresh_from_db()
-    assert alice.sms_opted_out_at is not None
-    assert alice.phone_problem == ""
+    assert known(alice).sms_opted_out_at is not None
+    assert known(alice).phone_problem == ""
 
 
 def test_a_configuration_error_tells_operations_once(solo, alice, twilio, settings, run_queue):
@@ -312,22 +307,20 @@ def test_a_configuration_error_tells_operations_once(solo, alice, twilio, settin
     to_ops = [m for m in mail.outbox if m.to == ["ops@example.com"]]
     assert len(to_ops) == 1
     assert "SMS alerts are failing: Twilio 20003" in to_ops[0].subject
-    alice.refresh_from_db()
-    assert alice.phone_problem == ""  # not the agent's fault
+    assert known(alice).phone_problem == ""  # not the agent's fault
 
 
 def test_a_refused_email_address_is_flagged_and_falls_back_to_sms(
     solo, alice, twilio, smtp, run_queue
 ):
-    Agent.objects.filter(pk=alice.pk).update(sms_enabled=False)
+    alert_settings_set(agent=alice, sms_enabled=False)
     smtp.refuse[alice.email] = "550 5.1.1 No such user"
     capture()
     run_queue()
     email = AgentAlert.objects.get(channel="email")
     assert email.status == AgentAlert.Status.FAILED
     assert "SMTP 550" in email.last_error
-    alice.refresh_from_db()
-    assert alice.email_problem.startswith("SMTP 550")
+    assert known(alice).email_problem.startswith("SMTP 550")
     fallback = AgentAlert.objects.get(channel="sms")
     assert fallback.fallback_for == email
     assert fallback.status == AgentAlert.Status.SENT
@@ -354,9 +347,8 @@ def test_quiet_hours_hold_the_sms_until_they_end_and_email_goes_now(
     now = timezone.now().astimezone(dt.UTC)
     start = (now - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
     end = (now + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0)
-    Agent.objects.filter(pk=alice.pk).update(
-        time_zone="UTC", quiet_hours_start=start, quiet_hours_end=end
-    )
+    Agent.objects.filter(pk=alice.pk).update(time_zone="UTC")
+    alert_settings_set(agent=alice, quiet_hours_start=start, quiet_hours_end=end)
     capture()
     run_queue()
     assert not twilio.sent
@@ -369,8 +361,9 @@ def test_quiet_hours_hold_the_sms_until_they_end_and_email_goes_now(
 
 
 def test_a_hot_lead_texts_even_in_quiet_hours(solo, alice, twilio, run_queue):
-    Agent.objects.filter(pk=alice.pk).update(
-        time_zone="UTC", quiet_hours_start=dt.time(0, 0), quiet_hours_end=dt.time(23, 59)
+    Agent.objects.filter(pk=alice.pk).update(time_zone="UTC")
+    alert_settings_set(
+        agent=alice, quiet_hours_start=dt.time(0, 0), quiet_hours_end=dt.time(23, 59)
     )
     capture(source="zillow")
     run_queue()
@@ -379,7 +372,7 @@ def test_a_hot_lead_texts_even_in_quiet_hours(solo, alice, twilio, run_queue):
 
 def test_quiet_hours_over_midnight(alice):
     alice.time_zone = "America/New_York"
-    alice.quiet_hours_start, alice.quiet_hours_end = dt.time(21, 0), dt.time(7, 0)
+    alert_settings_set(agent=alice, quiet_hours_start=dt.time(21, 0), quiet_hours_end=dt.time(7, 0))
     late = dt.datetime(2026, 12, 1, 4, 30, tzinfo=dt.UTC)  # 23:30 in New York
     assert in_quiet_hours(alice, late) == dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
     noon = dt.datetime(2026, 12, 1, 17, 0, tzinfo=dt.UTC)
@@ -389,8 +382,9 @@ def test_quiet_hours_over_midnight(alice):
 def test_a_held_sms_for_a_lead_already_accepted_is_not_sent(solo, alice, twilio, run_queue):
     from leads.services import lead_accept
 
-    Agent.objects.filter(pk=alice.pk).update(
-        time_zone="UTC", quiet_hours_start=dt.time(0, 0), quiet_hours_end=dt.time(23, 59)
+    Agent.objects.filter(pk=alice.pk).update(time_zone="UTC")
+    alert_settings_set(
+        agent=alice, quiet_hours_start=dt.time(0, 0), quiet_hours_end=dt.time(23, 59)
     )
     lead = capture()
     run_queue()

@@ -16,7 +16,7 @@ from leads.data import LeadData
 from leads.models import Activity, Agent, Lead, RoutingRule, Territory
 from leads.services import lead_capture
 
-from .conftest import AUTH_TOKEN
+from .conftest import AUTH_TOKEN, known
 
 pytestmark = pytest.mark.django_db
 STATUS_URL = "/hooks/twilio/status/"
@@ -178,8 +178,7 @@ def test_a_permanent_carrier_failure_flags_the_phone(client, assigned, alice):
     delivery.refresh_from_db()
     assert delivery.status == AgentAlert.Status.UNDELIVERED
     assert delivery.error_code == "30005"
-    alice.refresh_from_db()
-    assert alice.phone_problem.startswith("Twilio 30005")
+    assert known(alice).phone_problem.startswith("Twilio 30005")
     status(client, delivery, "delivered")  # a contradicting late callback changes nothing
     delivery.refresh_from_db()
     assert delivery.status == AgentAlert.Status.UNDELIVERED
@@ -234,21 +233,18 @@ def test_the_short_code_names_the_lead(client, offered, assigned, alice):
 
 def test_stop_pauses_sms_alerts_and_start_resumes_them(client, assigned, alice, run_queue, twilio):
     assert "<Message>" not in twiml(text(client, alice, "STOP"))
-    alice.refresh_from_db()
-    assert alice.sms_opted_out_at is not None
+    assert known(alice).sms_opted_out_at is not None
     capture("33150", 3)
     run_queue()
     assert len(twilio.sent) == 1  # only the first lead's; the second went by email
     assert AgentAlert.objects.filter(channel="email").count() == 2
     twiml(text(client, alice, "start"))
-    alice.refresh_from_db()
-    assert alice.sms_opted_out_at is None
+    assert known(alice).sms_opted_out_at is None
 
 
 def test_twilios_opt_out_type_pauses_too(client, assigned, alice):
     twiml(text(client, alice, "Stop please", OptOutType="STOP"))
-    alice.refresh_from_db()
-    assert alice.sms_opted_out_at is not None
+    assert known(alice).sms_opted_out_at is not None
 
 
 def test_other_words_become_a_note_on_the_lead(client, assigned, alice):

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from django.core import mail
 from django.test import Client, override_settings
 
-from integrations.intake.models import InboundEvent
+from integrations.intake.models import InboundEvent, SourceAgentId
 from integrations.intake.sources.zillow import sns_url_allowed
 from integrations.lib import http
 from leads.models import Activity, Lead, RoutingDecision
@@ -424,8 +424,7 @@ def test_search_criteria_place_a_lead_without_a_listing_and_null_strings_are_emp
 def test_the_zillow_assignee_pins_the_lead_to_our_agent_despite_the_misspelled_key(
     client, outside, signed, beach, alice, bob, run_queue
 ):
-    bob.zillow_id = "bob@sunrise.example"
-    bob.save()
+    SourceAgentId.objects.create(agent=bob, source="zillow", external_id="bob@sunrise.example")
 
     deliver(client, signed("notification__assigned.json"))
     run_queue()
@@ -439,8 +438,7 @@ def test_the_zillow_assignee_pins_the_lead_to_our_agent_despite_the_misspelled_k
 def test_partner_agent_identifier_pins_the_lead_when_no_assignee_is_named(
     client, outside, signed, beach, alice, bob, run_queue
 ):
-    bob.zillow_id = "sunrise-realty-17"
-    bob.save()
+    SourceAgentId.objects.create(agent=bob, source="zillow", external_id="sunrise-realty-17")
 
     deliver(client, signed("notification__lead.json"))
     run_queue()
@@ -499,8 +497,7 @@ def test_an_update_of_an_inquiry_never_seen_is_captured_as_a_new_lead(
 def test_a_reassignment_repins_and_hands_the_lead_to_the_new_agent(
     client, outside, signed, beach, alice, bob, run_queue
 ):
-    bob.zillow_id = "bob@sunrise.example"
-    bob.save()
+    SourceAgentId.objects.create(agent=bob, source="zillow", external_id="bob@sunrise.example")
     deliver(client, signed("notification__lead.json"))
     run_queue()
     assert Lead.objects.get().assigned_agent == alice
@@ -533,9 +530,8 @@ def test_a_reassignment_to_someone_who_is_not_our_agent_changes_no_assignment(
 
 def test_operations_set_an_agents_zillow_identifier_in_the_admin(admin_client, bob):
     page = admin_client.get(f"/admin/leads/agent/{bob.pk}/change/").content.decode()
-    assert 'name="zillow_id"' in page
-    bob.zillow_id = "bob@sunrise.example"
-    bob.save()
+    assert 'name="source_ids-0-external_id"' in page
+    SourceAgentId.objects.create(agent=bob, source="zillow", external_id="bob@sunrise.example")
     found = admin_client.get("/admin/leads/agent/?q=bob@sunrise.example").context["cl"]
     assert list(found.result_list) == [bob]
 
