@@ -132,7 +132,7 @@ def lead_apply_source_update(
     Fills the lead's and the contact's empty fields from ``data``, merges ``data.extra`` into
     the lead's (the source's newest word wins) and, when the source now names another agent
     (``data.pinned_agent_id``), pins the lead to them and, unless it is a test lead or the
-    agent is inactive, hands it over as :func:`lead_reassign` would. Writes one timeline entry
+    agent is inactive, hands it over (:func:`lead_hand_over`). Writes one timeline entry
     saying what changed, and returns the names of the changed lead fields.
     """
     now = now or timezone.now()
@@ -165,7 +165,8 @@ def lead_apply_source_update(
             data={"fields": changed, "event": data.raw_event_id, "agent": lead.pinned_agent_id},
         )  # fmt: skip
         if new_agent is not None and not lead.is_test and new_agent.is_active:
-            _hand_over(lead, new_agent, f"{data.source} assigned the lead to {new_agent}", now)
+            reason = f"{data.source} assigned the lead to {new_agent}"
+            lead_hand_over(lead=lead, agent=new_agent, reason=reason, now=now)
     return changed
 
 
@@ -176,24 +177,41 @@ def _repinned_agent(lead: Lead, data: LeadData) -> Agent | None:
     return Agent.objects.filter(pk=data.pinned_agent_id).first()
 
 
-def _hand_over(lead: Lead, agent: Agent, reason: str, now: dt.datetime) -> None:
-    """Give ``lead`` to ``agent`` outside the rules: open offers close, and a lead nobody has
-    worked yet waits for the new agent's acceptance with a fresh deadline."""
+def lead_hand_over(
+    *,
+    lead: Lead,
+    agent: Agent,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+) -> Lead:
+    """Give ``lead`` (locked by the caller) to ``agent`` outside the rules, with ``reason``.
+
+    A lead nobody has contacted yet starts over for the new agent: it waits for their
+    acceptance with a fresh deadline and its escalation from the first step. One already being
+    worked keeps its status and goes on with the new agent. Open offers close. Nothing
+    happens when the lead is the agent's already. The one path of a manager's reassignment
+    and of a source naming another agent.
+    """
     if lead.assigned_agent_id == agent.pk:
-        return
+        return lead
+    now = now or timezone.now()
     if lead.first_contact_at is None and lead.status in (Lead.Status.NEW, Lead.Status.ACCEPTED):
         rule = lead.routing_rule
         minutes = rule.sla_minutes if rule else DEFAULT_SLA_MINUTES
         lead.status, lead.accepted_at = Lead.Status.NEW, None
         lead.sla_due_at = now + dt.timedelta(minutes=minutes)
-        lead.save(update_fields=["status", "accepted_at", "sla_due_at", "updated_at"])
+    lead.escalation_step = 0
+    lead.save(
+        update_fields=["status", "accepted_at", "sla_due_at", "escalation_step", "updated_at"]
+    )
     LeadOffer.objects.filter(lead=lead, status=LeadOffer.Status.OPEN).update(
         status=LeadOffer.Status.EXPIRED, closed_at=now
     )
     RoutingDecision.objects.create(
         lead=lead, kind=RoutingDecision.Kind.MANUAL, agent=agent, reason=reason[:1000]
     )
-    lead_assign(lead=lead, agent=agent, reason=reason, now=now)
+    return lead_assign(lead=lead, agent=agent, reason=reason, actor=actor, now=now)
 
 
 def _contact_for(data: LeadData) -> tuple[Contact, bool]:
@@ -626,26 +644,9 @@ def lead_reassign(
         if lead.assigned_agent_id == agent.pk:
             return lead
         previous = lead.assigned_agent
-        fresh = lead.first_contact_at is None and lead.status in (
-            Lead.Status.NEW, Lead.Status.ACCEPTED,
-        )  # fmt: skip
-        if fresh:
-            rule = lead.routing_rule
-            minutes = rule.sla_minutes if rule else DEFAULT_SLA_MINUTES
-            lead.status, lead.accepted_at = Lead.Status.NEW, None
-            lead.sla_due_at = now + dt.timedelta(minutes=minutes)
-        lead.escalation_step = 0
-        lead.save(update_fields=["status", "accepted_at", "sla_due_at", "escalation_step"])
-        LeadOffer.objects.filter(lead=lead, status=LeadOffer.Status.OPEN).update(
-            status=LeadOffer.Status.EXPIRED, closed_at=now
-        )
         why = f"Reassigned by {manager}" + (f" from {previous}" if previous else "")
         why += f": {reason.strip()}" if reason.strip() else "."
-        RoutingDecision.objects.create(
-            lead=lead, kind=RoutingDecision.Kind.MANUAL, agent=agent, reason=why[:1000]
-        )
-        lead_assign(lead=lead, agent=agent, reason=why, actor=manager.user, now=now)
-    return lead
+        return lead_hand_over(lead=lead, agent=agent, reason=why, actor=manager.user, now=now)
 
 
 AGENT_SETTINGS = ("mobile_phone", "is_paused", "time_zone", "working_hours")
