@@ -220,7 +220,7 @@ def alert_send(*, alert_id: int) -> AgentAlert | None:
     ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
     if not claimed:
         return None
-    alert = AgentAlert.objects.select_related("agent").get(pk=alert_id)
+    alert = AgentAlert.objects.select_related("agent__alert_settings").get(pk=alert_id)
     facts = alert_facts(alert)
     reason = _moot(alert, facts.lead)
     if reason:
