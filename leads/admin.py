@@ -22,6 +22,7 @@ from .models import (
     Contact,
     ContactEmail,
     ContactPhone,
+    Integration,
     Lead,
     LeadOffer,
     Listing,
@@ -31,8 +32,15 @@ from .models import (
     Team,
     Territory,
 )
+from .ratelimit import parse_rate
 from .routing import route
-from .services import api_token_create, api_token_revoke
+from .services import (
+    api_token_create,
+    api_token_revoke,
+    integration_create,
+    integration_key_set,
+    integration_revoke,
+)
 
 
 @admin.register(Team)
@@ -507,3 +515,80 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             api_token_revoke(token=token)
         self.message_user(request, f"Revoked {len(queryset)} token(s).", messages.SUCCESS)
+
+
+# --- Integrations -----------------------------------------------------------------------
+
+
+class IntegrationForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=Integration.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="What its key may do; nothing ticked: nothing.",
+    )
+
+    class Meta:
+        model = Integration
+        fields = ["name", "team", "source", "scopes", "rate_limit"]
+
+    def clean_rate_limit(self) -> str:
+        value: str = self.cleaned_data["rate_limit"].strip()
+        if value:
+            try:
+                parse_rate(value)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return value
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    form = IntegrationForm
+    list_display = ["name", "team", "source", "prefix", "last_used_at", "revoked_at"]
+    list_filter = ["team", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "source", "prefix"]
+    list_select_related = ["team"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke", "new_key"]
+
+    def save_model(self, request: HttpRequest, obj: Integration, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        integration, raw = integration_create(
+            name=data["name"], team=data["team"], source=data["source"],
+            scopes=data["scopes"], rate_limit=data["rate_limit"],
+        )  # fmt: skip
+        obj.pk, obj.prefix, obj.digest = integration.pk, integration.prefix, integration.digest
+        request._new_integration_key = raw  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: Integration, post_url_continue: Any = None
+    ) -> HttpResponse:
+        return self._show_key(request, obj, request._new_integration_key)  # type: ignore[attr-defined]
+
+    def _show_key(self, request: HttpRequest, obj: Integration, raw: str) -> HttpResponse:
+        return show_secret_once(
+            request,
+            title=f"Key for {obj.name}",
+            lead_in=f"The key of the integration “{obj.name}” (source {obj.source}). It sends "
+            "it as Authorization: Bearer <key>.",
+            secret=raw,
+            next_url=reverse("admin:leads_integration_changelist"),
+        )
+
+    @admin.action(description="Revoke the selected integrations' keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
+        for integration in queryset:
+            integration_revoke(integration=integration)
+        self.message_user(request, f"Revoked {len(queryset)} key(s).", messages.SUCCESS)
+
+    @admin.action(description="Give the selected integration a new key (the old one stops)")
+    def new_key(self, request: HttpRequest, queryset: QuerySet[Integration]) -> HttpResponse | None:
+        if len(queryset) != 1:
+            self.message_user(request, "Choose one integration at a time.", messages.ERROR)
+            return None
+        integration = queryset[0]
+        return self._show_key(request, integration, integration_key_set(integration=integration))

@@ -37,13 +37,24 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
-from . import selectors, services
-from .models import API_TOKEN_PREFIX, Agent, ApiToken, Contact, Lead, RoutingRule, Territory
+from . import ratelimit, selectors, services
+from .auth import client_address
+from .models import (
+    API_TOKEN_PREFIX,
+    INTEGRATION_KEY_PREFIX,
+    Agent,
+    ApiToken,
+    Contact,
+    Integration,
+    IntegrationUser,
+    Lead,
+    RoutingRule,
+    Territory,
+)
 from .serializers import (
     MAX_ID,
     AgentSerializer,
@@ -68,11 +79,14 @@ LAST_USED_EVERY = dt.timedelta(minutes=1)
 
 
 class ApiTokenAuthentication(BaseAuthentication):
-    """``Authorization: Bearer lla_...``: a personal token, looked up by its SHA-256."""
+    """``Authorization: Bearer <key>``: a personal token (``lla_...``, acting as its owner) or
+    an integration's key (``lli_...``, acting as the integration), looked up by its SHA-256."""
 
     keyword = "Bearer"
 
-    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiToken] | None:
+    def authenticate(
+        self, request: Request
+    ) -> tuple[AbstractBaseUser, ApiToken] | tuple[IntegrationUser, Integration] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword.lower().encode():
             return None
@@ -82,23 +96,38 @@ class ApiTokenAuthentication(BaseAuthentication):
             raw = parts[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("The token is not valid.") from None
+        # A lookup by a digest of 256 random bits: equality of hashes leaks nothing useful.
+        digest = services.api_token_digest(raw)
+        if raw.startswith(INTEGRATION_KEY_PREFIX):
+            return self._integration(digest)
         if not raw.startswith(API_TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed("The token is not valid.")
-        # A lookup by a digest of 256 random bits: equality of hashes leaks nothing useful.
         token = (
             ApiToken.objects.select_related("user")
-            .filter(digest=services.api_token_digest(raw), revoked_at__isnull=True)
+            .filter(digest=digest, revoked_at__isnull=True)
             .first()
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token is not valid or has been revoked.")
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        _touch(ApiToken, token)
         return token.user, token
+
+    def _integration(self, digest: str) -> tuple[IntegrationUser, Integration]:
+        integration = Integration.objects.filter(digest=digest, revoked_at__isnull=True).first()
+        if integration is None:
+            raise exceptions.AuthenticationFailed("The key is not valid or has been revoked.")
+        _touch(Integration, integration)
+        return IntegrationUser(integration), integration
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+def _touch(model: type[ApiToken] | type[Integration], key: ApiToken | Integration) -> None:
+    """Note when a key was last used, at most once a minute (a write per request is waste)."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_EVERY:
+        model.objects.filter(pk=key.pk).update(last_used_at=now)
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
@@ -114,11 +143,21 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
 
 class IsActiveAgent(BasePermission):
-    """Signed in (token or session) with an active agent profile."""
+    """Signed in (token or session) with an active agent profile; or an integration's key
+    with the scope the view names for the action (``integration_scopes``)."""
 
     message = "This sign-in has no active agent profile."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        if isinstance(request.user, IntegrationUser):
+            scope = getattr(view, "integration_scopes", {}).get(getattr(view, "action", ""))
+            if scope is None:
+                self.message = "An integration's key cannot do this; a person's token can."
+                return False
+            if not request.user.integration.allows(scope):
+                self.message = f"This integration's key lacks the {scope} scope."
+                return False
+            return True
         return selectors.agent_for(request.user) is not None
 
 
@@ -130,23 +169,17 @@ class IsManager(BasePermission):
         return agent is not None and agent.is_manager
 
 
-class TokenRateThrottle(SimpleRateThrottle):
-    """``API_RATE_LIMIT`` requests per token (per user for the session, per address else)."""
-
-    scope = "api"
-
-    def get_rate(self) -> str:
-        rate: str = settings.API_RATE_LIMIT
-        return rate
-
-    def get_cache_key(self, request: Request, view: APIView) -> str:
-        if isinstance(request.auth, ApiToken):
-            ident = f"token:{request.auth.pk}"
-        elif request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        else:
-            ident = f"addr:{self.get_ident(request)}"
-        return f"throttle:{self.scope}:{ident}"
+def rate_limit_key(request: Request) -> tuple[str, str]:
+    """Whose count a request adds to, and that count's rate: the integration's (its own
+    rate, or ``API_RATE_LIMIT``), the token's, the signed-in user's, or the address's."""
+    rate: str = settings.API_RATE_LIMIT
+    if isinstance(request.auth, Integration):
+        return f"integration:{request.auth.pk}", request.auth.rate_limit or rate
+    if isinstance(request.auth, ApiToken):
+        return f"token:{request.auth.pk}", rate
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}", rate
+    return f"addr:{client_address(request._request)}", rate
 
 
 # --- One error shape ------------------------------------------------------------------------
@@ -219,7 +252,7 @@ ERROR_DESCRIPTIONS = {
     "401": "No credentials, or a token that is not valid or has been revoked.",
     "403": "Signed in, but not allowed (no agent profile, or not your lead or your team's).",
     "404": "No such object, or one you may not see (answered alike); or an invalid cursor.",
-    "429": "Too many requests for this token: wait `Retry-After` seconds.",
+    "429": "Too many requests for this key: wait `Retry-After` seconds.",
 }
 
 
@@ -246,10 +279,30 @@ class ApiSchema(AutoSchema):
                     "content": {"application/json": {"schema": error}},
                 },
             )
-        responses["429"]["headers"] = {
-            "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+        for answer in responses.values():
+            if isinstance(answer, dict) and not answer.get("$ref"):
+                answer.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
+        responses["429"]["headers"]["Retry-After"] = {
+            "schema": {"type": "integer"},
+            "description": "Seconds to wait.",
         }
         return operation
+
+
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {
+        "schema": {"type": "integer"},
+        "description": "Requests this key may make in the current window.",
+    },
+    "RateLimit-Remaining": {
+        "schema": {"type": "integer"},
+        "description": "Requests left in the window (absent if the count is unavailable).",
+    },
+    "RateLimit-Reset": {
+        "schema": {"type": "integer"},
+        "description": "Seconds until the window starts again.",
+    },
+}
 
 
 def error_response(description: str) -> OpenApiResponse:
@@ -320,12 +373,42 @@ def me(request: Request) -> Agent:
 
 
 class ApiViewSet(GenericViewSet):
-    """Every API view: a token or the session, and an active agent profile."""
+    """Every API view: a token or the session, and an active agent profile (or an
+    integration's key with the scope ``integration_scopes`` names for the action); every
+    answer carries the caller's rate limit (``RateLimit-*``), and one past it is a 429."""
 
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes: list[type[BasePermission]] = [IsActiveAgent]
-    throttle_classes = [TokenRateThrottle]
+    throttle_classes: list[Any] = []  # counted in perform_authentication, for every answer
     lookup_value_converter = "int"
+    # Which actions an integration may call, and the scope each needs; others are refused.
+    integration_scopes: dict[str, str] = {}
+    rate_window: ratelimit.Window | None = None
+
+    def perform_authentication(self, request: Request) -> None:
+        """Authenticate, then count the request against its key: before the permissions,
+        so a refused request counts too and its answer also says the limit."""
+        try:
+            request.user  # noqa: B018 - DRF authenticates on first access
+        except exceptions.APIException:
+            self._count(request)  # a guessed key counts against the address
+            raise
+        self._count(request)
+
+    def _count(self, request: Request) -> None:
+        key, rate = rate_limit_key(request)
+        self.rate_window = ratelimit.hit(key, ratelimit.parse_rate(rate))
+        if not self.rate_window.allowed:
+            raise exceptions.Throttled(wait=self.rate_window.reset)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.rate_window is not None:
+            for name, value in self.rate_window.headers().items():
+                response[name] = value
+        return response
 
 
 # --- Leads ------------------------------------------------------------------------------
@@ -338,6 +421,11 @@ class LeadViewSet(ApiViewSet):
     serializer_class = LeadSerializer
     pagination_class = OrderedCursor
     queryset = Lead.objects.none()  # the real one comes from the selectors, per user
+    integration_scopes = {
+        "list": Integration.Scope.LEADS_READ,
+        "retrieve": Integration.Scope.LEADS_READ,
+        "activities": Integration.Scope.LEADS_READ,
+    }
 
     def get_queryset(self) -> QuerySet[Lead]:
         return selectors.visible_leads(user=self.request.user)
@@ -526,6 +614,10 @@ class ContactViewSet(ApiViewSet):
     serializer_class = ContactSerializer
     pagination_class = Cursor
     queryset = Contact.objects.none()
+    integration_scopes = {
+        "list": Integration.Scope.LEADS_READ,
+        "retrieve": Integration.Scope.LEADS_READ,
+    }
 
     def get_queryset(self) -> QuerySet[Contact]:
         leads = selectors.visible_leads(user=self.request.user)
@@ -550,8 +642,15 @@ class AgentViewSet(ApiViewSet):
     serializer_class = AgentSerializer
     pagination_class = Cursor
     queryset = Agent.objects.none()
+    integration_scopes = {
+        "list": Integration.Scope.LEADS_READ,
+        "retrieve": Integration.Scope.LEADS_READ,
+    }
 
     def get_queryset(self) -> QuerySet[Agent]:
+        integration = selectors.integration_for(self.request.user)
+        if integration is not None:  # whom its events may name as the person's agent
+            return Agent.objects.filter(team_id=integration.team_id, is_active=True)
         agent = me(self.request)
         if agent.is_manager:
             return Agent.objects.filter(team_id=agent.team_id)

@@ -22,6 +22,7 @@ class LeadsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from . import checks  # noqa: F401 - registers the checks
         from .tasks import schedules_ensure
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="leads.sqlite_fold")

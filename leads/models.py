@@ -679,6 +679,84 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
+INTEGRATION_KEY_PREFIX = "lli_"  # what every integration key starts with
+
+
+class Integration(models.Model):
+    """A system that uses the API on its own account: an IDX website, an open-house app, a
+    lender partner. It has its own key, works for one team, gives the leads it sends its own
+    ``source`` (which routing rules can match), and may do only what its ``scopes`` allow.
+    No person is behind it: it is nobody's agent and sees nobody's inbox.
+
+    Only the SHA-256 of the key is stored, like a personal token's; the key is shown once.
+    """
+
+    class Scope(models.TextChoices):
+        LEADS_READ = "leads:read", "Read the team's leads, people and agents"
+        PEOPLE_WRITE = "people:write", "Add, change and delete people"
+        EVENTS_WRITE = "events:write", "Send events (inquiries, registrations, activity)"
+        WEBHOOKS_MANAGE = "webhooks:manage", "Manage the team's webhook subscriptions"
+
+    name = models.CharField(max_length=100, help_text="What it is, e.g. 'IDX website'.")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="integrations")
+    source = models.SlugField(
+        max_length=32,
+        unique=True,
+        help_text="The source its leads carry, e.g. idx-website; routing rules can name it.",
+    )
+    scopes = models.JSONField(default=list, blank=True, help_text="What the key may do.")
+    rate_limit = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Requests allowed, e.g. 1200/min; empty: the site's API_RATE_LIMIT.",
+    )
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="The key's first characters."
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.source})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, scope: str) -> bool:
+        return self.is_active and scope in self.scopes
+
+
+class IntegrationUser:
+    """Who ``request.user`` is when an integration's key signed the request: authenticated,
+    with its integration, and no person (``pk`` None, no agent profile)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+    pk = id = None
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+        self.username = f"integration:{integration.source}"
+
+    def __str__(self) -> str:
+        return str(self.integration)
+
+    @property
+    def is_active(self) -> bool:
+        return self.integration.is_active
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return False
+
+
 CACHE_TABLE = "leadline_cache"
 
 
@@ -702,3 +780,16 @@ class CacheEntry(models.Model):
 
     def __str__(self) -> str:
         return self.cache_key
+
+
+class RateCounter(models.Model):
+    """Requests counted for one key in one window of the API's rate limit, without Redis
+    (:mod:`leads.ratelimit`): one row per key and window, added to in one statement. Rows
+    of windows past are deleted every hour."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

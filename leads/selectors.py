@@ -30,6 +30,8 @@ from .models import (
     Activity,
     Agent,
     Contact,
+    Integration,
+    IntegrationUser,
     Lead,
     LeadOffer,
     RoutingDecision,
@@ -82,13 +84,22 @@ class LeadFilters:
 
 def agent_for(user: AbstractBaseUser | AnonymousUser) -> Agent | None:
     """The active agent profile of an active, signed-in user, or None."""
-    if not user.is_authenticated or not user.is_active:
+    if not user.is_authenticated or not user.is_active or isinstance(user, IntegrationUser):
         return None
     try:
         agent: Agent = user.agent  # type: ignore[attr-defined]
     except Agent.DoesNotExist:
         return None
     return agent if agent.is_active else None
+
+
+def integration_for(user: Any) -> Integration | None:
+    """The integration whose key signed the request (``request.user`` an ``IntegrationUser``)
+    when it is active and may read the team's leads; else None."""
+    integration = getattr(user, "integration", None)
+    if isinstance(integration, Integration) and integration.allows(Integration.Scope.LEADS_READ):
+        return integration
+    return None
 
 
 def _offered_to(agent: Agent) -> list[int]:
@@ -111,9 +122,13 @@ def _visible(agent: Agent, offered: list[int]) -> Q:
 
 
 def visible_leads(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Lead]:
-    """Every lead ``user`` may see (two queries at most: the agent, their open offers)."""
+    """Every lead ``user`` may see (two queries at most: the agent, their open offers); an
+    integration that may read leads sees its team's."""
     agent = agent_for(user)
     if agent is None:
+        integration = integration_for(user)
+        if integration is not None:
+            return Lead.objects.filter(team_id=integration.team_id, is_test=False)
         return Lead.objects.none()
     offered = [] if agent.is_manager else _offered_to(agent)
     return Lead.objects.filter(_visible(agent, offered), is_test=False)
@@ -162,17 +177,23 @@ def lead_list(
     """
     filters = filters or LeadFilters()
     agent = agent_for(user)
-    if agent is None:
+    integration = integration_for(user) if agent is None else None
+    if agent is None and integration is None:
         return Lead.objects.none()
-    offered = [] if agent.is_manager else _offered_to(agent)
-    if agent.is_manager and filters.scope != "mine":
+    offered = [] if agent is None or agent.is_manager else _offered_to(agent)
+    if agent is None:  # an integration: the team's leads, nobody's own
+        leads = visible_leads(user=user)
+        if filters.scope == "mine":
+            leads = leads.none()
+    elif agent.is_manager and filters.scope != "mine":
         leads = Lead.objects.filter(team_id=agent.team_id, is_test=False)
     else:
         leads = Lead.objects.filter(_visible(agent, offered), is_test=False)
-    if filters.scope == "mine":
+    team_id = agent.team_id if agent is not None else integration.team_id  # type: ignore[union-attr]
+    if filters.scope == "mine" and agent is not None:
         leads = leads.filter(Q(assigned_agent_id=agent.pk) | Q(pk__in=offered))
     elif filters.scope == "pool":
-        leads = leads.filter(team_id=agent.team_id, assigned_agent__isnull=True).exclude(
+        leads = leads.filter(team_id=team_id, assigned_agent__isnull=True).exclude(
             status__in=CLOSED_STATUSES
         )
     if filters.status == "open":

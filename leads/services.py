@@ -20,6 +20,7 @@ from .data import LeadData
 from .models import (
     API_TOKEN_PREFIX,
     DEFAULT_SLA_MINUTES,
+    INTEGRATION_KEY_PREFIX,
     Activity,
     Agent,
     ApiToken,
@@ -27,11 +28,13 @@ from .models import (
     Contact,
     ContactEmail,
     ContactPhone,
+    Integration,
     Lead,
     LeadOffer,
     RoutingDecision,
     RoutingRule,
     RuleMember,
+    Team,
 )
 
 MAX_ESCALATION_STEPS = 3
@@ -702,11 +705,16 @@ def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, st
     name = name.strip()
     if not name:
         raise ValueError("name: give the token a name, e.g. what it is for.")
-    raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    raw = _new_key(API_TOKEN_PREFIX)
     token = ApiToken.objects.create(
         user_id=user.pk, name=name[:100], prefix=raw[:12], digest=api_token_digest(raw)
     )
     return token, raw
+
+
+def _new_key(prefix: str) -> str:
+    """A key: ``prefix`` and 43 URL-safe characters (256 random bits)."""
+    return prefix + secrets.token_urlsafe(32)
 
 
 def api_token_revoke(*, token: ApiToken, user: AbstractBaseUser | None = None) -> ApiToken:
@@ -717,6 +725,56 @@ def api_token_revoke(*, token: ApiToken, user: AbstractBaseUser | None = None) -
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
+
+
+def integration_create(
+    *,
+    name: str,
+    team: Team,
+    source: str,
+    scopes: Sequence[str],
+    rate_limit: str = "",
+) -> tuple[Integration, str]:
+    """Make an integration of ``team`` and its key; return both (the key, to show once).
+
+    ``ValueError`` naming the field when the name is empty, a scope unknown or the source
+    already another integration's.
+    """
+    integration = Integration(
+        name=name.strip()[:100], team=team, source=source.strip().lower(), rate_limit=rate_limit
+    )
+    integration.scopes = _scopes(scopes)
+    if not integration.name:
+        raise ValueError("name: give the integration a name, e.g. IDX website.")
+    if Integration.objects.filter(source=integration.source).exists():
+        raise ValueError(f"source: {integration.source!r} is another integration's source.")
+    raw = integration_key_set(integration=integration)
+    return integration, raw
+
+
+def _scopes(scopes: Sequence[str]) -> list[str]:
+    unknown = set(scopes) - set(Integration.Scope.values)
+    if unknown:
+        raise ValueError(f"scopes: {', '.join(sorted(unknown))} is not a scope.")
+    return [scope for scope in Integration.Scope.values if scope in scopes]
+
+
+def integration_key_set(*, integration: Integration) -> str:
+    """Give ``integration`` a new key (saving it); the old one stops working at once.
+    Returns the new key, to show once."""
+    raw = _new_key(INTEGRATION_KEY_PREFIX)
+    integration.prefix, integration.digest = raw[:12], api_token_digest(raw)
+    integration.revoked_at = None
+    integration.save()
+    return raw
+
+
+def integration_revoke(*, integration: Integration) -> Integration:
+    """Stop ``integration``'s key now (idempotent); a new key brings it back."""
+    if integration.revoked_at is None:
+        integration.revoked_at = timezone.now()
+        integration.save(update_fields=["revoked_at"])
+    return integration
 
 
 def agent_set_availability(

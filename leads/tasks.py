@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from . import services
+from .ratelimit import counters_forget
 
 SCHEDULES: dict[str, dict[str, Any]] = {
     "escalate overdue leads": {
         "func": "leads.tasks.escalate_overdue",
         "schedule_type": "I",
         "minutes": 1,
+    },
+    # The API's rate-limit counters of windows that have ended (without Redis).
+    "forget old rate-limit counters": {
+        "func": "leads.tasks.forget_rate_counters",
+        "schedule_type": "H",
     },
 }
 
@@ -26,3 +32,8 @@ def schedules_ensure(**kwargs: Any) -> None:
 def escalate_overdue() -> int:
     """Move on every lead whose acceptance deadline has passed (scheduled every minute)."""
     return services.leads_escalate()
+
+
+def forget_rate_counters() -> int:
+    """Delete the API's rate-limit counters of windows that have ended (hourly)."""
+    return counters_forget()
