@@ -20,6 +20,16 @@ class ConsentData:
 
 
 @dataclass(frozen=True)
+class PersonEvent:
+    """Something a person did at a source that is not an inquiry (viewed or saved a property,
+    searched): ``kind`` (the source's word), a sentence, and the facts as given."""
+
+    kind: str
+    summary: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LeadData:
     """A parsed inquiry, whatever its source. Phones are E.164, emails normalised.
 
@@ -62,6 +72,11 @@ class LeadData:
     referrer: str = ""
     consents: tuple[ConsentData, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # More addresses the person gave besides ``email`` and ``phone`` (normalised alike): the
+    # person is recognised by any of them, and each joins them unless another person has it.
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     LEAD_FIELDS = (
         "pinned_agent_id",
@@ -86,6 +101,14 @@ class LeadData:
         "referrer",
         "extra",
     )
+
+    @property
+    def all_emails(self) -> list[str]:
+        return list(dict.fromkeys(e for e in (self.email, *self.emails) if e))
+
+    @property
+    def all_phones(self) -> list[str]:
+        return list(dict.fromkeys(p for p in (self.phone, *self.phones) if p))
 
     def lead_fields(self) -> dict[str, Any]:
         """The values that are copied onto the ``Lead`` row as they are."""

@@ -210,6 +210,28 @@ class ContactPhone(models.Model):
         return self.phone
 
 
+TAG_MAX_LENGTH = 50
+
+
+class ContactTag(models.Model):
+    """A word a team puts on a person ("past client", "investor"); the API and the marketing
+    platform read them. One row per person and tag."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=TAG_MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "name"], name="contacttag_unique")
+        ]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Consent(models.Model):
     """What a person agreed to, on which channel, with the exact words they were shown."""
 
@@ -439,6 +461,7 @@ class Activity(models.Model):
         CONSENT = "consent", "Consent recorded"
         CONTACT_UPDATED = "contact_updated", "Contact updated"
         SOURCE_UPDATE = "source_update", "Updated by the source"
+        SOURCE_EVENT = "source_event", "Activity at a source"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="activities")
     lead = models.ForeignKey(

@@ -16,11 +16,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import routing, signals
-from .data import LeadData
+from .data import LeadData, PersonEvent
 from .models import (
     API_TOKEN_PREFIX,
     DEFAULT_SLA_MINUTES,
     INTEGRATION_KEY_PREFIX,
+    TAG_MAX_LENGTH,
     Activity,
     Agent,
     ApiToken,
@@ -28,6 +29,7 @@ from .models import (
     Contact,
     ContactEmail,
     ContactPhone,
+    ContactTag,
     Integration,
     Lead,
     LeadOffer,
@@ -218,47 +220,74 @@ def lead_hand_over(
 
 
 def _contact_for(data: LeadData) -> tuple[Contact, bool]:
-    """Find the person by email, then phone; create them if new. Returns (contact, known)."""
+    """Find the person by email, then phone (the first address given that someone holds);
+    create them if new. Returns (contact, known)."""
     contact: Contact | None = None
-    email_held = phone_held = False
-    phone_looked_up = False
-    if data.email:
-        found = ContactEmail.objects.select_related("contact").filter(email=data.email).first()
-        contact = found.contact if found else None
-        email_held = found is not None
-    if contact is None and data.phone:
-        found_phone = (
-            ContactPhone.objects.select_related("contact").filter(phone=data.phone).first()
-        )
-        contact = found_phone.contact if found_phone else None
-        phone_held, phone_looked_up = found_phone is not None, True
+    emails, phones = data.all_emails, data.all_phones
+    held_emails: set[str] = set()
+    held_phones: set[str] = set()
+    phones_looked_up = False
+    if emails:
+        found = ContactEmail.objects.select_related("contact").filter(email__in=emails)
+        by_email = {row.email: row.contact for row in found}
+        held_emails = set(by_email)
+        contact = next((by_email[e] for e in emails if e in by_email), None)
+    if contact is None and phones:
+        found_phones = ContactPhone.objects.select_related("contact").filter(phone__in=phones)
+        by_phone = {row.phone: row.contact for row in found_phones}
+        held_phones, phones_looked_up = set(by_phone), True
+        contact = next((by_phone[p] for p in phones if p in by_phone), None)
     known = contact is not None
     if contact is None:
         contact = Contact.objects.create(
             first_name=data.first_name,
             last_name=data.last_name,
-            email=data.email,
-            phone=data.phone,
+            email=emails[0] if emails else "",
+            phone=phones[0] if phones else "",
         )
     else:
         _fill_blanks(contact, data)
     # A new key joins the contact only when nobody else holds it: a phone shared by two
-    # people with different emails stays with the first one. A key looked up above and not
-    # found needs no second look (a concurrent insert is caught by the unique constraint).
-    if data.email and not email_held:
-        ContactEmail.objects.create(contact=contact, email=data.email)
-    if data.phone and not phone_looked_up:
-        phone_held = ContactPhone.objects.filter(phone=data.phone).exists()
-    if data.phone and not phone_held:
-        ContactPhone.objects.create(contact=contact, phone=data.phone)
+    # people with different emails stays with the first one. Keys looked up above and not
+    # found need no second look (a concurrent insert is caught by the unique constraint).
+    for email in emails:
+        if email not in held_emails:
+            ContactEmail.objects.create(contact=contact, email=email)
+    if phones and not phones_looked_up:
+        held_phones = set(
+            ContactPhone.objects.filter(phone__in=phones).values_list("phone", flat=True)
+        )
+    for phone in phones:
+        if phone not in held_phones:
+            ContactPhone.objects.create(contact=contact, phone=phone)
+    if data.tags:
+        contact_tags_add(contact=contact, names=data.tags)
     return contact, known
+
+
+def contact_tags_add(*, contact: Contact, names: Sequence[str]) -> list[str]:
+    """Put the tags ``names`` (trimmed, at most 50 characters each) on ``contact``; returns
+    the ones it did not have. One query to read, one to write."""
+    wanted = list(dict.fromkeys(n.strip()[:TAG_MAX_LENGTH] for n in names if n.strip()))
+    have = set(ContactTag.objects.filter(contact=contact).values_list("name", flat=True))
+    new = [name for name in wanted if name not in have]
+    ContactTag.objects.bulk_create(
+        [ContactTag(contact=contact, name=name) for name in new], ignore_conflicts=True
+    )
+    return new
 
 
 def _fill_blanks(contact: Contact, data: LeadData) -> None:
     changed = []
-    for name in ("first_name", "last_name", "email", "phone"):
-        if not getattr(contact, name) and getattr(data, name):
-            setattr(contact, name, getattr(data, name))
+    given = {
+        "first_name": data.first_name,
+        "last_name": data.last_name,
+        "email": next(iter(data.all_emails), ""),
+        "phone": next(iter(data.all_phones), ""),
+    }
+    for name, value in given.items():
+        if not getattr(contact, name) and value:
+            setattr(contact, name, value)
             changed.append(name)
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
@@ -273,6 +302,28 @@ def _fill_blanks(contact: Contact, data: LeadData) -> None:
                 sender=Contact, contact=contact, fields=changed, origin=data.source
             )
         )
+
+
+def person_event_record(*, data: LeadData, event: PersonEvent) -> Activity | None:
+    """What a known person did at a source (viewed a property, searched): on their timeline,
+    with no new lead. Their blanks are filled and new addresses and tags join them, as a
+    capture would. Returns the timeline entry, or None when nobody has any of ``data``'s
+    addresses (then it is a new person: the caller captures a lead instead)."""
+    emails, phones = data.all_emails, data.all_phones
+    known = (emails and ContactEmail.objects.filter(email__in=emails).exists()) or (
+        phones and ContactPhone.objects.filter(phone__in=phones).exists()
+    )
+    if not known:
+        return None
+    with transaction.atomic():
+        contact, _ = _contact_for(data)
+        return Activity.objects.create(
+            contact=contact,
+            kind=Activity.Kind.SOURCE_EVENT,
+            summary=event.summary[:500],
+            data={"kind": event.kind, "source": data.source, "event": data.raw_event_id,
+                  **event.facts},
+        )  # fmt: skip
 
 
 def lead_assign(

@@ -197,19 +197,75 @@ def lead_request_create(
     Idempotent per user on ``idempotency_key``: the same key with the same body returns the
     first event (``created=False``); with another body it raises ``IdempotencyConflict``.
     """
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    stored = get_source("api").store(
-        request,
+    return api_request_store(
+        source="api",
+        request=request,
         body=body,
-        external_id=f"user:{agent.user_id}:{idempotency_key}" if idempotency_key else "",
+        data=data,
+        owner=f"user:{agent.user_id}",
+        idempotency_key=idempotency_key,
         meta={
             "user_id": agent.user_id,
             "agent_id": agent.pk,
             "team_id": agent.team_id,
             "token_id": token_id,
-            "body_digest": digest,
-            "received_at": timezone.now().isoformat(),
         },
+    )
+
+
+def event_request_create(
+    *,
+    request: HttpRequest,
+    body: bytes,
+    data: Any,
+    team_id: int,
+    lead_source: str,
+    integration_id: int | None = None,
+    user_id: int | None = None,
+    idempotency_key: str = "",
+) -> StoreResult:
+    """Store an event sent through the API (already validated) as an ``events`` event, raw.
+
+    Sent by an integration (``integration_id``: its leads carry its ``lead_source``) or by a
+    person's token (``user_id``, source ``api``). Idempotent per sender on
+    ``idempotency_key`` (the header, or the event's own id) as :func:`lead_request_create`.
+    """
+    owner = f"integration:{integration_id}" if integration_id else f"user:{user_id}"
+    return api_request_store(
+        source="events",
+        request=request,
+        body=body,
+        data=data,
+        owner=owner,
+        idempotency_key=idempotency_key,
+        meta={
+            "integration_id": integration_id,
+            "user_id": user_id,
+            "team_id": team_id,
+            "lead_source": lead_source,
+        },
+    )
+
+
+def api_request_store(
+    *,
+    source: str,
+    request: HttpRequest,
+    body: bytes,
+    data: Any,
+    owner: str,
+    meta: dict[str, Any],
+    idempotency_key: str = "",
+) -> StoreResult:
+    """Store a request to the API as an event of ``source``, raw, with ``meta``; idempotent
+    per ``owner`` (who sent it) on ``idempotency_key``: the same key and body give the first
+    event (``created=False``), the same key with another body ``IdempotencyConflict``."""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    stored = get_source(source).store(
+        request,
+        body=body,
+        external_id=f"{owner}:{idempotency_key}" if idempotency_key else "",
+        meta={**meta, "body_digest": digest, "received_at": timezone.now().isoformat()},
     )
     if not stored.created and stored.event.meta.get("body_digest") != digest:
         raise IdempotencyConflict("This Idempotency-Key was already used with a different body.")

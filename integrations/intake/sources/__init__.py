@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 SOURCES: dict[str, str] = {
     "webform": "integrations.intake.sources.webform.WebFormSource",
     "api": "integrations.intake.sources.api.ApiSource",
+    "events": "integrations.intake.sources.events.EventsSource",
     "facebook": "integrations.intake.sources.facebook.source.FacebookSource",
     "realtor": "integrations.intake.sources.realtor.RealtorSource",
     "zillow": "integrations.intake.sources.zillow.ZillowSource",
