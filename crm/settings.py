@@ -381,6 +381,11 @@ WEBHOOK_RETRY_BASE_SECONDS: float = env.float("WEBHOOK_RETRY_BASE_SECONDS", defa
 WEBHOOK_RETRY_MAX_SECONDS: float = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=4 * 3600.0)
 WEBHOOK_RETRY_WINDOW_SECONDS: float = env.float("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600.0)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Each process remembers for this long that there are no active subscriptions (a change then
+# costs no query for them); a subscription made or enabled receives events from this long on.
+WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS: float = env.float(
+    "WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS", default=5.0
+)
 
 # --- Marketing sync (docs/marketing.md) ---------------------------------------------------
 # The platform, by dotted path like EMAIL_BACKEND; empty switches the sync off. Mailchimp's

@@ -15,6 +15,9 @@ os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ["WEBFORM_MIN_FILL_SECONDS"] = "0"
 # Admin tests sign staff in with force_login; tests/test_admin_2fa.py turns two-factor on.
 os.environ["ADMIN_2FA_REQUIRED"] = "false"
+# A subscription a test makes receives the events of the very next change (the cache of "no
+# subscriptions" is tested on its own, with its window).
+os.environ["WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS"] = "0"
 # A queue (and, on Redis, cache keys) of this run's own, so that two test runs sharing one
 # Redis database do not take each other's tasks or clear each other's counters. Workers a
 # test starts inherit it from the environment.

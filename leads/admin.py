@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template import RequestContext, Template
@@ -170,10 +170,8 @@ class ContactAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         fields = [name for name in form.changed_data if name in ANNOUNCED_CONTACT_FIELDS]
         if change and fields:
-            transaction.on_commit(
-                lambda: signals.contact_changed.send(
-                    sender=Contact, contact=obj, fields=fields, origin="admin"
-                )
+            signals.contact_changed.announce(
+                sender=Contact, contact=obj, fields=fields, origin="admin"
             )
 
 

@@ -74,7 +74,6 @@ def lead_capture(*, data: LeadData) -> CaptureResult:
             return CaptureResult(existing, created=False)
         with transaction.atomic():
             lead = _capture(data)
-    transaction.on_commit(lambda: signals.lead_captured.send(sender=Lead, lead=lead, created=True))
     return CaptureResult(lead, created=True)
 
 
@@ -119,6 +118,7 @@ def _capture(data: LeadData) -> Lead:
     )
     if not data.is_test:
         lead_route(lead=lead, new_person=not known)
+    signals.lead_captured.announce(sender=Lead, lead=lead, created=True)
     return lead
 
 
@@ -297,10 +297,8 @@ def _fill_blanks(contact: Contact, data: LeadData) -> None:
             summary=f"Filled in {', '.join(changed)} from a {data.source} inquiry",
             data={"fields": changed, "origin": data.source},
         )
-        transaction.on_commit(
-            lambda: signals.contact_changed.send(
-                sender=Contact, contact=contact, fields=changed, origin=data.source
-            )
+        signals.contact_changed.announce(
+            sender=Contact, contact=contact, fields=changed, origin=data.source
         )
 
 
@@ -346,9 +344,7 @@ def lead_assign(
         summary=f"Assigned to {agent}: {reason}"[:500],
         data={"agent": agent.pk, "reason": reason},
     )
-    transaction.on_commit(
-        lambda: signals.lead_assigned.send(sender=Lead, lead=lead, agent=agent, reason=reason)
-    )
+    signals.lead_assigned.announce(sender=Lead, lead=lead, agent=agent, reason=reason)
     return lead
 
 
@@ -409,10 +405,7 @@ def lead_route(
             contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.UNASSIGNED,
             summary=decision.reason[:500],
         )  # fmt: skip
-        lead_in_pool = lead
-        transaction.on_commit(
-            lambda: signals.lead_pooled.send(sender=Lead, lead=lead_in_pool, reason=decision.reason)
-        )
+        signals.lead_pooled.announce(sender=Lead, lead=lead, reason=decision.reason)
     return decision
 
 
@@ -427,11 +420,10 @@ def _offer(lead: Lead, agents: list[Agent], reason: str) -> None:
         contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.OFFERED,
         summary=reason[:500], data={"agents": [a.pk for a in agents]},
     )  # fmt: skip
-    transaction.on_commit(
-        lambda: signals.lead_offered.send(sender=Lead, lead=lead, agents=agents, reason=reason)
-    )
+    signals.lead_offered.announce(sender=Lead, lead=lead, agents=agents, reason=reason)
 
 
+@transaction.atomic
 def lead_accept(*, lead: Lead, agent: Agent, now: dt.datetime | None = None) -> bool:
     """The assigned agent accepts ``lead``: the acceptance clock stops. False if not theirs."""
     now = now or timezone.now()
@@ -444,9 +436,7 @@ def lead_accept(*, lead: Lead, agent: Agent, now: dt.datetime | None = None) -> 
             contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.ACCEPTED,
             actor_id=agent.user_id, summary=f"Accepted by {agent}",
         )  # fmt: skip
-        transaction.on_commit(
-            lambda: signals.lead_accepted.send(sender=Lead, lead=lead, agent=agent)
-        )
+        signals.lead_accepted.announce(sender=Lead, lead=lead, agent=agent)
     return bool(accepted)
 
 
@@ -489,12 +479,11 @@ def lead_claim(*, lead: Lead, agent: Agent, now: dt.datetime | None = None) -> C
             contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CLAIMED,
             actor_id=agent.user_id, summary=reason,
         )  # fmt: skip
-        transaction.on_commit(
-            lambda: signals.lead_claimed.send(sender=Lead, lead=lead, agent=agent)
-        )
+        signals.lead_claimed.announce(sender=Lead, lead=lead, agent=agent)
     return ClaimResult(True, agent)
 
 
+@transaction.atomic
 def lead_record_contact(
     *, lead: Lead, agent: Agent, how: str, now: dt.datetime | None = None
 ) -> None:
@@ -586,17 +575,15 @@ def _escalate(lead: Lead, now: dt.datetime) -> None:
         managers = list(
             Agent.objects.filter(team_id=lead.team_id, role=Agent.Role.MANAGER, is_active=True)
         )
-    transaction.on_commit(
-        lambda: signals.lead_escalated.send(
-            sender=Lead,
-            lead=lead,
-            step=step,
-            previous_agent=previous,
-            agent=decision.agent,
-            offered=decision.offered,
-            managers=managers,
-            reason=decision.reason,
-        )
+    signals.lead_escalated.announce(
+        sender=Lead,
+        lead=lead,
+        step=step,
+        previous_agent=previous,
+        agent=decision.agent,
+        offered=decision.offered,
+        managers=managers,
+        reason=decision.reason,
     )
 
 
@@ -610,6 +597,7 @@ def _may_work(lead: Lead, agent: Agent) -> bool:
     )
 
 
+@transaction.atomic
 def lead_set_status(
     *, lead: Lead, agent: Agent, status: str, now: dt.datetime | None = None
 ) -> Lead:
@@ -644,11 +632,8 @@ def lead_set_status(
 
 
 def _status_changed(lead: Lead, before: str, agent: Agent | None) -> None:
-    after = lead.status
-    transaction.on_commit(
-        lambda: signals.lead_status_changed.send(
-            sender=Lead, lead=lead, before=before, after=after, agent=agent
-        )
+    signals.lead_status_changed.announce(
+        sender=Lead, lead=lead, before=before, after=lead.status, agent=agent
     )
 
 
@@ -706,6 +691,7 @@ def lead_reassign(
 AGENT_SETTINGS = ("mobile_phone", "is_paused", "time_zone", "working_hours")
 
 
+@transaction.atomic
 def agent_update_settings(
     *, agent: Agent, actor: Agent, also_changed: Sequence[str] = (), **changes: Any
 ) -> Agent:
@@ -728,9 +714,7 @@ def agent_update_settings(
         setattr(agent, name, changes[name])
     if changed:
         agent.save(update_fields=changed)
-        transaction.on_commit(
-            lambda: signals.agent_settings_changed.send(sender=Agent, agent=agent, fields=changed)
-        )
+        signals.agent_settings_changed.announce(sender=Agent, agent=agent, fields=changed)
     labels = [str(getattr(Agent._meta.get_field(name), "verbose_name", name)) for name in changed]
     LogEntry.objects.log_actions(
         actor.user_id, [agent], CHANGE, [{"changed": {"fields": [*labels, *also_changed]}}],

@@ -1,30 +1,58 @@
 """What the domain announces. Integrations listen; leads never imports integrations.
 
-Each signal is sent after the transaction that made the change has committed.
+Each signal is a :class:`DomainSignal`, announced by the service that made the change with
+:meth:`DomainSignal.announce`, inside the change's transaction. A receiver chooses when it
+hears it:
+
+- ``signal.connect(receiver)``: after the transaction has committed (the change is visible to
+  everyone and final). For work that may be redone from the rows: alerts, marketing pushes.
+  If the process dies right after the commit, these receivers never run: their app's sweeper
+  must find what is missing from the rows.
+- ``signal.in_transaction.connect(receiver)``: at once, inside the change's transaction. What
+  the receiver writes commits or rolls back with the change itself (an outbox: the outbound
+  webhooks' deliveries), and an error it raises undoes the change. Keep it to a few writes.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import transaction
 from django.dispatch import Signal
 
+
+class DomainSignal(Signal):
+    """A signal sent after the commit, with a twin (``in_transaction``) sent before it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_transaction = Signal()
+
+    def announce(self, sender: Any, **kwargs: Any) -> None:
+        """Announce a change made in the current transaction (call it inside that
+        transaction): the ``in_transaction`` receivers now, the others after the commit."""
+        self.in_transaction.send(sender=sender, **kwargs)
+        transaction.on_commit(lambda: self.send(sender=sender, **kwargs))
+
+
 # sender=Lead, lead=Lead, created=bool
-lead_captured = Signal()
+lead_captured = DomainSignal()
 # sender=Lead, lead=Lead, agent=Agent, reason=str
-lead_assigned = Signal()
+lead_assigned = DomainSignal()
 # sender=Lead, lead=Lead, agents=list[Agent], reason=str: first to claim, all alerted
-lead_offered = Signal()
+lead_offered = DomainSignal()
 # sender=Lead, lead=Lead, agent=Agent: a pool or offered lead was claimed
-lead_claimed = Signal()
+lead_claimed = DomainSignal()
 # sender=Lead, lead=Lead, reason=str: nobody could take it; it waits in the team pool
-lead_pooled = Signal()
+lead_pooled = DomainSignal()
 # sender=Lead, lead=Lead, step=int, previous_agent=Agent|None, agent=Agent|None,
 # offered=list[Agent], managers=list[Agent] (non-empty at the first breach), reason=str
-lead_escalated = Signal()
+lead_escalated = DomainSignal()
 # sender=Lead, lead=Lead, agent=Agent: the assigned agent accepted it (the clock stopped)
-lead_accepted = Signal()
+lead_accepted = DomainSignal()
 # sender=Lead, lead=Lead, before=str, after=str, agent=Agent|None: its status moved
-lead_status_changed = Signal()
+lead_status_changed = DomainSignal()
 # sender=Contact, contact=Contact, fields=list[str], origin=str
-contact_changed = Signal()
+contact_changed = DomainSignal()
 # sender=Agent, agent=Agent, fields=list[str]: the agent changed their own settings
-agent_settings_changed = Signal()
+agent_settings_changed = DomainSignal()

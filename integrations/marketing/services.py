@@ -494,11 +494,7 @@ def _record_remote_change(
         },
     )
     names = list(changed)
-    transaction.on_commit(
-        lambda: signals.contact_changed.send(
-            sender=Contact, contact=contact, fields=names, origin=ORIGIN
-        )
-    )
+    signals.contact_changed.announce(sender=Contact, contact=contact, fields=names, origin=ORIGIN)
 
 
 def _summary(event: MarketingEvent, changed: dict[str, tuple[str, str]]) -> str:

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 
 from leads.admin import show_secret_once
 
@@ -58,12 +59,14 @@ class WebhookAttemptInline(admin.TabularInline):
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
     form = WebhookSubscriptionForm
     list_display = [
-        "name", "url", "team", "is_active", "consecutive_failures", "failing_since", "disabled_at",
+        "name", "url", "team", "is_active", "events_from", "consecutive_failures",
+        "failing_since", "disabled_at",
     ]  # fmt: skip
     list_filter = ["is_active", "team"]
     search_fields = ["name", "url"]
     readonly_fields = [
-        "consecutive_failures", "failing_since", "disabled_at", "disabled_reason", "created_at",
+        "events_from", "consecutive_failures", "failing_since", "disabled_at", "disabled_reason",
+        "created_at",
     ]  # fmt: skip
     actions = ["enable"]
 
@@ -74,7 +77,8 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             request,
             title=f"Signing secret for {obj}",
             lead_in="Give this secret to the receiver: it verifies each event's "
-            "webhook-signature with it (Standard Webhooks).",
+            "webhook-signature with it (Standard Webhooks). It receives the events of changes "
+            f"made from {localtime(obj.events_from):%Y-%m-%d %H:%M:%S %Z} on.",
             secret=obj.secret,
             next_url=reverse("admin:webhooks_webhooksubscription_changelist"),
         )

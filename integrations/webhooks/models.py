@@ -6,9 +6,13 @@ The tables keep the names they had when the edges were one app (``integrations_*
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import secrets
+from typing import Any
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from leads.models import Team
 
@@ -18,12 +22,22 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def events_start() -> dt.datetime:
+    """When a subscription made or enabled now starts receiving events."""
+    return timezone.now() + dt.timedelta(seconds=settings.WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS)
+
+
 class WebhookSubscription(models.Model):
     """A receiver of our events: where to send them, which ones, and the key to sign them.
 
     The secret is shown once, when the subscription is made. A subscription that has failed
     for the whole retry window (``WEBHOOK_RETRY_WINDOW_SECONDS``), or whose receiver answers
     410 Gone, is disabled and operations are told; enabling it again resets its counters.
+
+    ``events_from``: it receives the events of changes made from then on, set when it is made
+    or enabled again to ``WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS`` later. Every process knows of
+    it by then (each keeps "there are no subscriptions" that long), so no process skips an
+    event another one sends.
     """
 
     class Event(models.TextChoices):
@@ -50,6 +64,13 @@ class WebhookSubscription(models.Model):
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_reason = models.CharField(max_length=500, blank=True, editable=False)
+    events_from = models.DateTimeField(
+        "events from",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="It receives the events of changes made from then on.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -58,6 +79,17 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A subscription made, or made active again, receives events from ``events_from``."""
+        starting = self.is_active and (
+            self._state.adding or not type(self).objects.filter(pk=self.pk, is_active=True).exists()
+        )
+        if starting:
+            self.events_from = events_start()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "events_from"}
+        super().save(*args, **kwargs)
 
     def wants(self, event_type: str) -> bool:
         return not self.events or event_type in self.events

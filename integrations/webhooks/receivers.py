@@ -1,19 +1,25 @@
-"""The domain's signals, turned into webhook deliveries (connected in ``WebhooksConfig.ready``)."""
+"""The domain's signals, turned into webhook deliveries (connected in ``WebhooksConfig.ready``).
+
+Each receiver is connected to its signal's ``in_transaction`` twin: the deliveries are written
+in the transaction of the change itself (an outbox), so an event is never lost between the
+change's commit and its deliveries. An error here undoes the change, which its own path
+retries (an inbound event is swept and processed again).
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
+
+from django.db.models.signals import post_delete, post_save
 
 from leads import signals
 from leads.models import Agent, Contact, Lead
 from leads.serializers import AgentBriefSerializer, ContactSerializer, LeadSerializer
 
 from .models import WebhookSubscription
+from .selectors import subscriptions_forget
 from .services import webhooks_enqueue
-
-logger = logging.getLogger(__name__)
 
 Event = WebhookSubscription.Event
 
@@ -27,25 +33,20 @@ def _agent(agent: Agent | None) -> dict[str, Any] | None:
     return dict(AgentBriefSerializer(agent).data) if agent is not None else None
 
 
-def _announce(event_type: str, team_ids: Iterable[int | None], build: Any) -> None:
-    """Turn a signal into deliveries; never let a failure here reach the change itself."""
-    try:
-        if WebhookSubscription.objects.filter(is_active=True).exists():
-            webhooks_enqueue(event_type=event_type, data=build(), team_ids=team_ids)
-    except Exception:
-        logger.exception("could not record the %s webhook deliveries", event_type)
-
-
 def on_lead_captured(sender: Any, lead: Lead, created: bool = True, **kwargs: Any) -> None:
     if created:
-        _announce(Event.LEAD_CREATED, [lead.team_id], lambda: {"lead": _lead_data(lead)})
+        webhooks_enqueue(
+            event_type=Event.LEAD_CREATED,
+            team_ids=[lead.team_id],
+            data=lambda: {"lead": _lead_data(lead)},
+        )
 
 
 def on_lead_assigned(sender: Any, lead: Lead, agent: Agent, reason: str, **kwargs: Any) -> None:
-    _announce(
-        Event.LEAD_ASSIGNED,
-        [lead.team_id],
-        lambda: {"lead": _lead_data(lead), "agent": _agent(agent), "reason": reason},
+    webhooks_enqueue(
+        event_type=Event.LEAD_ASSIGNED,
+        team_ids=[lead.team_id],
+        data=lambda: {"lead": _lead_data(lead), "agent": _agent(agent), "reason": reason},
     )
 
 
@@ -56,31 +57,31 @@ def on_lead_claimed(sender: Any, lead: Lead, agent: Agent, **kwargs: Any) -> Non
 
 
 def on_lead_accepted(sender: Any, lead: Lead, agent: Agent, **kwargs: Any) -> None:
-    _announce(
-        Event.LEAD_ACCEPTED,
-        [lead.team_id],
-        lambda: {"lead": _lead_data(lead), "agent": _agent(agent)},
+    webhooks_enqueue(
+        event_type=Event.LEAD_ACCEPTED,
+        team_ids=[lead.team_id],
+        data=lambda: {"lead": _lead_data(lead), "agent": _agent(agent)},
     )
 
 
 def on_lead_status_changed(
     sender: Any, lead: Lead, before: str, after: str, agent: Agent | None = None, **kwargs: Any
 ) -> None:
-    _announce(
-        Event.LEAD_STATUS_CHANGED,
-        [lead.team_id],
-        lambda: {"lead": _lead_data(lead), "from": before, "to": after, "by": _agent(agent)},
+    webhooks_enqueue(
+        event_type=Event.LEAD_STATUS_CHANGED,
+        team_ids=[lead.team_id],
+        data=lambda: {"lead": _lead_data(lead), "from": before, "to": after, "by": _agent(agent)},
     )
 
 
 def on_contact_changed(
     sender: Any, contact: Contact, fields: list[str], origin: str = "", **kwargs: Any
 ) -> None:
-    teams = set(contact.leads.values_list("team_id", flat=True))
-    _announce(
-        Event.CONTACT_UPDATED,
-        teams,
-        lambda: {
+    webhooks_enqueue(
+        event_type=Event.CONTACT_UPDATED,
+        # Read only when somebody subscribes.
+        team_ids=contact.leads.values_list("team_id", flat=True).distinct(),
+        data=lambda: {
             "contact": dict(ContactSerializer(contact).data),
             "fields": fields,
             "origin": origin,
@@ -90,11 +91,19 @@ def on_contact_changed(
 
 def connect() -> None:
     """Listen to the domain (called once, from ``WebhooksConfig.ready``)."""
-    signals.lead_captured.connect(on_lead_captured, dispatch_uid="webhooks.lead_captured")
-    signals.lead_assigned.connect(on_lead_assigned, dispatch_uid="webhooks.lead_assigned")
-    signals.lead_claimed.connect(on_lead_claimed, dispatch_uid="webhooks.lead_claimed")
-    signals.lead_accepted.connect(on_lead_accepted, dispatch_uid="webhooks.lead_accepted")
-    signals.lead_status_changed.connect(
-        on_lead_status_changed, dispatch_uid="webhooks.lead_status_changed"
+    receivers: dict[signals.DomainSignal, Callable[..., None]] = {
+        signals.lead_captured: on_lead_captured,
+        signals.lead_assigned: on_lead_assigned,
+        signals.lead_claimed: on_lead_claimed,
+        signals.lead_accepted: on_lead_accepted,
+        signals.lead_status_changed: on_lead_status_changed,
+        signals.contact_changed: on_contact_changed,
+    }
+    for signal, receiver in receivers.items():
+        signal.in_transaction.connect(receiver, dispatch_uid=f"webhooks.{receiver.__name__}")
+    post_save.connect(
+        subscriptions_forget, sender=WebhookSubscription, dispatch_uid="webhooks.saved"
     )
-    signals.contact_changed.connect(on_contact_changed, dispatch_uid="webhooks.contact_changed")
+    post_delete.connect(
+        subscriptions_forget, sender=WebhookSubscription, dispatch_uid="webhooks.deleted"
+    )

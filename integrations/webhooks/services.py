@@ -1,8 +1,9 @@
 """Outbound webhooks: our events, signed as Standard Webhooks, delivered at least once.
 
 The domain's signals (:mod:`leads.signals`) become events (``lead.created``, ...). Each event
-is written as one :class:`WebhookDelivery` row per subscription that wants it, with the body
-as it will be signed and sent, and the queue is rung for each. A failed attempt is logged
+is written, inside the transaction of the change it tells of (an outbox), as one
+:class:`WebhookDelivery` row per subscription that wants it, with the body as it will be
+signed and sent, and the queue is rung for each after the commit. A failed attempt is logged
 (:class:`WebhookAttempt`) and the next one scheduled with exponential backoff; the sweeper
 (every minute) rings again for every delivery due, until ``WEBHOOK_RETRY_WINDOW_SECONDS``.
 A subscription failing for that whole window, or told 410 Gone, is disabled and operations
@@ -19,7 +20,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ from django.conf import settings
 from django.core.mail import mail_admins
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -35,7 +36,8 @@ from integrations.lib import http
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 
-from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription, events_start
+from .selectors import subscriptions_forget, subscriptions_wanting
 from .signing import sign
 
 logger = logging.getLogger(__name__)
@@ -52,43 +54,49 @@ class UnsafeDestination(Exception):
 
 
 def webhooks_enqueue(
-    *, event_type: str, data: dict[str, Any], team_ids: Iterable[int | None]
+    *,
+    event_type: str,
+    data: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    team_ids: Iterable[int | None],
 ) -> list[WebhookDelivery]:
-    """Write one delivery per active subscription that wants ``event_type`` for these teams,
-    and ring the queue for each after commit. Returns the deliveries (none when nobody
-    subscribes). The body is fixed here: every attempt sends and signs the same bytes."""
-    teams = [t for t in team_ids if t is not None]
-    subscriptions = [
-        s
-        for s in WebhookSubscription.objects.filter(is_active=True).filter(
-            Q(team__isnull=True) | Q(team_id__in=teams)
-        )
-        if s.wants(event_type)
-    ]
+    """Record the event ``event_type``: one delivery per active subscription that wants it
+    for these teams, each rung on the queue after the commit. Returns the deliveries (none,
+    and no query while this process knows of no subscription, when nobody subscribes).
+
+    Call it inside the transaction of the change it tells of (an outbox): the deliveries
+    commit with the change or not at all, so no crash or database error between the two can
+    lose the event; the sweeper rings for any delivery whose task was lost. ``data`` (or the
+    function that builds it, called only when somebody wants the event) is fixed here as
+    the body: every attempt sends and signs the same bytes.
+    """
+    subscriptions = subscriptions_wanting(event_type=event_type, team_ids=team_ids)
     if not subscriptions:
         return []
     now = timezone.now()
     message_id = f"msg_{uuid.uuid4().hex}"
     body = json.dumps(
-        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        {
+            "type": event_type,
+            "timestamp": now.isoformat(),
+            "data": data() if callable(data) else data,
+        },
         cls=DjangoJSONEncoder,
         separators=(",", ":"),
     )
     retry_until = now + dt.timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
-    with transaction.atomic():
-        deliveries = WebhookDelivery.objects.bulk_create(
-            WebhookDelivery(
-                subscription=subscription,
-                message_id=message_id,
-                event_type=event_type,
-                payload=body,
-                next_attempt_at=now,
-                retry_until=retry_until,
-            )
-            for subscription in subscriptions
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            subscription=subscription,
+            message_id=message_id,
+            event_type=event_type,
+            payload=body,
+            next_attempt_at=now,
+            retry_until=retry_until,
         )
-        for delivery in deliveries:
-            enqueue_on_commit(DELIVER_TASK, delivery.pk, task_name=f"webhook-{delivery.pk}")
+        for subscription in subscriptions
+    )
+    for delivery in deliveries:
+        enqueue_on_commit(DELIVER_TASK, delivery.pk, task_name=f"webhook-{delivery.pk}")
     return deliveries
 
 
@@ -285,10 +293,14 @@ def webhooks_redeliver(*, deliveries: Iterable[WebhookDelivery]) -> int:
 
 
 def subscription_enable(*, subscription: WebhookSubscription) -> WebhookSubscription:
-    """Send to ``subscription`` again, its failure counters reset."""
+    """Send to ``subscription`` again, its failure counters reset. It receives the events
+    from its ``events_from`` on (the deliveries it missed are redelivered by hand)."""
+    WebhookSubscription.objects.filter(pk=subscription.pk, is_active=False).update(
+        is_active=True, events_from=events_start()
+    )
     WebhookSubscription.objects.filter(pk=subscription.pk).update(
-        is_active=True, disabled_at=None, disabled_reason="", consecutive_failures=0,
-        failing_since=None,
-    )  # fmt: skip
+        disabled_at=None, disabled_reason="", consecutive_failures=0, failing_since=None
+    )
+    subscriptions_forget()
     subscription.refresh_from_db()
     return subscription

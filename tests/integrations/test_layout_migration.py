@@ -128,17 +128,31 @@ def old_permissions() -> Any:
     return user
 
 
-def rows(tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+def rows(tables: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Every row of ``tables``, as the database gives them back, in id order."""
     found = {}
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)} ORDER BY 1")  # noqa: S608
+            names = [column[0] for column in cursor.description]
             found[table] = [
-                tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                {
+                    n: bytes(v) if isinstance(v, memoryview) else v
+                    for n, v in zip(names, row, strict=True)
+                }
                 for row in cursor.fetchall()
             ]
     return found
+
+
+def same_columns(
+    after: dict[str, list[dict[str, Any]]], before: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """``after``, with only the columns ``before`` had (later migrations add columns)."""
+    return {
+        table: [{n: row[n] for n in (before[table] or [{}])[0]} for row in after[table]]
+        for table in after
+    }
 
 
 @pytest.fixture
@@ -159,7 +173,7 @@ def check_every_row_survives(apps: Any) -> None:
 
     new_apps = migrate()
 
-    assert rows(tables) == before
+    assert same_columns(rows(tables), before) == before
     subscription = new_apps.get_model("webhooks", "WebhookSubscription").objects.get()
     assert subscription.secret == "whsec_c2VjcmV0"
     assert subscription.deliveries.get().log.get().response_excerpt == "oops"

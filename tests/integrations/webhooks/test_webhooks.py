@@ -7,13 +7,8 @@ reference library), not with our code.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
@@ -24,88 +19,12 @@ from standardwebhooks import Webhook
 from integrations.webhooks.models import WebhookDelivery, WebhookSubscription
 from integrations.webhooks.services import webhook_deliver, webhooks_sweep
 from leads.data import LeadData
-from leads.models import Lead
 from leads.services import api_token_create, lead_accept, lead_capture, lead_set_status
 from tests.conftest import _commit_callbacks as commit_callbacks
 
+from .conftest import capture, verified
+
 pytestmark = pytest.mark.django_db
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every request and answers from a script."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.answers: deque[int] = deque()  # statuses to answer, then 200
-        self.server = self._bind()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/leadline"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def _bind(self) -> ThreadingHTTPServer:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = receiver.answers.popleft() if receiver.answers else 200
-                reply = json.dumps({"ok": status < 300, "note": "x" * 600}).encode()
-                self.send_response(status)
-                if status == 307:
-                    self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        for port in range(8800, 8900):
-            try:
-                return ThreadingHTTPServer(("127.0.0.1", port), Handler)
-            except OSError:
-                continue
-        raise RuntimeError("no free port in 8800-8899")
-
-    def events(self) -> list[str]:
-        return [json.loads(body)["type"] for _, body in self.requests]
-
-
-@pytest.fixture
-def receiver(settings) -> Iterator[Receiver]:
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
-    settings.WEBHOOK_RETRY_BASE_SECONDS = 0.05
-    settings.WEBHOOK_RETRY_MAX_SECONDS = 0.2
-    server = Receiver()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
-
-@pytest.fixture
-def subscription(receiver, team) -> WebhookSubscription:
-    return WebhookSubscription.objects.create(name="Back office", url=receiver.url, team=team)
-
-
-def capture(team, email: str = "dana@example.com", zip_code: str = "33139") -> Lead:
-    data = LeadData(
-        source="webform",
-        external_id=f"test:{email}:{zip_code}",
-        received_at=timezone.now(),
-        team_id=team.pk,
-        first_name="Dana",
-        email=email,
-        property_zip=zip_code,
-    )
-    return lead_capture(data=data).lead
-
-
-def verified(subscription: WebhookSubscription, request: tuple[dict[str, str], bytes]) -> dict:
-    headers, body = request
-    payload: dict = Webhook(subscription.secret).verify(body, headers)
-    return payload
 
 
 def retry_until_settled(run_queue, delivery: WebhookDelivery, seconds: float = 10.0) -> None:
@@ -336,7 +255,7 @@ def test_the_sweeper_rings_for_a_delivery_whose_task_was_lost(
 ):
     WebhookSubscription.objects.update(events=["lead.created"])
     capture(subscription.team)
-    commit_callbacks()  # the lead's commit: its delivery row is written and the queue rung
+    commit_callbacks()  # the lead's commit (its delivery row with it) rings the queue
     get_broker().purge_queue()  # and the broker loses the task
     assert run_queue() == 0
 
