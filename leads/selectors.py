@@ -19,8 +19,18 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.db.models.functions import TruncWeek
+from django.db.models.query import EmptyQuerySet
 from django.utils import dateformat, timezone
 
 from .extensions import DashboardPanel, TimelineEntry, dashboard_panels, timeline_entries
@@ -213,6 +223,34 @@ def lead_list(
         .only(*ROW_FIELDS)
         .order_by(INBOX_GROUP, F("sla_due_at").asc(nulls_last=True), "-updated_at", "-pk")
     )
+
+
+def export_leads(
+    *, user: AbstractBaseUser | AnonymousUser, filters: LeadFilters | None = None
+) -> QuerySet[Lead]:
+    """The leads ``user`` may export, in the list's order: a manager their team's (narrowed
+    by the list's filters), an agent only their own (assigned or offered to them), never the
+    team's pool or anyone else's."""
+    filters = filters or LeadFilters()
+    agent = agent_for(user)
+    if agent is None:
+        return Lead.objects.none()
+    if not agent.is_manager:
+        filters = LeadFilters(**{**filters.__dict__, "scope": "mine"})
+    return lead_list(user=user, filters=filters)
+
+
+def export_people(
+    *, user: AbstractBaseUser | AnonymousUser, filters: LeadFilters | None = None
+) -> QuerySet[Contact]:
+    """The people of the leads ``user`` may export (:func:`export_leads`, same filters), each
+    once, the newest first."""
+    leads = export_leads(user=user, filters=filters)
+    if isinstance(leads, EmptyQuerySet):
+        return Contact.objects.none()
+    return Contact.objects.filter(
+        Exists(leads.order_by().filter(contact_id=OuterRef("pk")))
+    ).order_by("-pk")
 
 
 def pool_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Lead]:

@@ -9,6 +9,7 @@ app_name = "leads"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("pool/", views.pool, name="pool"),
+    path("export/<str:what>.<str:format>", views.export, name="export"),
     path("leads/<int:pk>/", views.lead_detail, name="lead"),
     path("l/<str:code>/", views.short_link, name="short"),
     path("leads/<int:pk>/accept/", views.lead_accept, name="accept"),

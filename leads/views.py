@@ -19,7 +19,8 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import extensions, selectors, services
+from . import exports, extensions, selectors, services
 from .extensions import SettingsSection
 from .forms import (
     AgentSettingsForm,
@@ -44,7 +45,7 @@ from .models import Agent, ApiToken, Lead, from_short_code
 from .routing import zip_facts
 
 PAGE_SIZE = 25
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -62,7 +63,8 @@ def agent_required(view: View) -> View:
     """
 
     @wraps(view)
-    def wrapped(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response: HttpResponseBase
         if not request.user.is_authenticated:
             response = _sign_in_first(request)
         elif (agent := selectors.agent_for(request.user)) is not None:
@@ -153,10 +155,8 @@ def _rows(request: HttpRequest, leads: Any) -> tuple[list[Lead], int | None]:
     return rows[:PAGE_SIZE], page + 1 if len(rows) > PAGE_SIZE else None
 
 
-@require_GET
-@agent_required
-def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
-    """New and offered leads first, with their deadlines; then accepted ones; then the rest."""
+def _filters(request: HttpRequest, agent: Agent) -> tuple[LeadFilterForm, selectors.LeadFilters]:
+    """The list's filters from the query string (bad values ignored)."""
     form = LeadFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     mine = not agent.is_manager or data.get("mine", False)
@@ -167,6 +167,14 @@ def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
         q=data.get("q", ""),
         scope="mine" if mine else "",
     )
+    return form, filters
+
+
+@require_GET
+@agent_required
+def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
+    """New and offered leads first, with their deadlines; then accepted ones; then the rest."""
+    form, filters = _filters(request, agent)
     rows, next_page = _rows(request, selectors.lead_list(user=request.user, filters=filters))
     query = request.GET.copy()
     query.pop("page", None)
@@ -184,6 +192,31 @@ def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
     if request.htmx and request.htmx.target in ("lead-list", "more"):
         return render(request, "leads/_lead_list.html", context)
     return render(request, "leads/inbox.html", context)
+
+
+@require_GET
+@agent_required
+def export(request: HttpRequest, agent: Agent, what: str, format: str) -> HttpResponseBase:
+    """The inbox's leads, or their people, with the list's filters, as a CSV or XLSX file
+    streamed as it is read: a manager's team, an agent's own (never the pool's)."""
+    if format not in exports.CONTENT_TYPES:
+        raise Http404("No such format.")
+    _form, filters = _filters(request, agent)
+    if what == "leads":
+        queryset: Any = selectors.export_leads(user=request.user, filters=filters)
+        columns: tuple[exports.Column, ...] = exports.LEAD_COLUMNS
+    elif what == "people":
+        queryset = selectors.export_people(user=request.user, filters=filters)
+        columns = exports.PERSON_COLUMNS
+    else:
+        raise Http404("Nothing to export by that name.")
+    name = f"{what}-{timezone.localdate():%Y-%m-%d}.{format}"
+    response = StreamingHttpResponse(
+        exports.export_stream(queryset, columns, format=format, sheet=what.title()),
+        content_type=exports.CONTENT_TYPES[format],
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @require_GET
