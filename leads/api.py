@@ -41,7 +41,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
-from . import ratelimit, selectors, services
+from . import inputs, ratelimit, selectors, services
 from .auth import client_address
 from .models import (
     API_TOKEN_PREFIX,
@@ -378,6 +378,8 @@ class ApiViewSet(GenericViewSet):
     answer carries the caller's rate limit (``RateLimit-*``), and one past it is a 429."""
 
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
+    # JSON read as every door reads it: a 400 for deep nesting, text the database can store.
+    parser_classes = [inputs.JSONParser]
     permission_classes: list[type[BasePermission]] = [IsActiveAgent]
     throttle_classes: list[Any] = []  # counted in perform_authentication, for every answer
     lookup_value_converter = "int"

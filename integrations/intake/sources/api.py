@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from integrations.intake.models import InboundEvent
 from integrations.intake.sources.base import ParseError, Source
 from leads.data import ConsentData, LeadData
+from leads.inputs import InputError, read_json
 from leads.serializers import LeadCreateSerializer
 
 LEAD_TEXT_FIELDS = (
@@ -31,9 +32,9 @@ class ApiSource(Source):
 
     def parse(self, event: InboundEvent) -> list[LeadData]:
         try:
-            payload = json.loads(bytes(event.body).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParseError(f"The body is not valid JSON: {exc}.") from exc
+            payload = read_json(bytes(event.body))
+        except InputError as exc:
+            raise ParseError(exc.message) from exc
         serializer = LeadCreateSerializer(data=payload)
         if not serializer.is_valid():
             raise ParseError(json.dumps(serializer.errors))

@@ -31,6 +31,7 @@ from rest_framework import serializers
 from integrations.intake.models import InboundEvent
 from integrations.intake.sources.base import ParseError, Source
 from leads.data import ConsentData, LeadData, PersonEvent
+from leads.inputs import InputError, read_json
 from leads.models import TAG_MAX_LENGTH, Agent, Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 from leads.serializers import (
@@ -208,9 +209,9 @@ class EventsSource(Source):
 
     def _read(self, event: InboundEvent) -> tuple[dict[str, Any], LeadData]:
         try:
-            body = json.loads(bytes(event.body).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParseError(f"The body is not valid JSON: {exc}.") from exc
+            body = read_json(bytes(event.body))
+        except InputError as exc:
+            raise ParseError(exc.message) from exc
         team_id = event.meta.get("team_id")
         if not isinstance(team_id, int):
             raise ParseError("The event does not say which team sent it (meta.team_id).")

@@ -12,7 +12,6 @@ checked.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +29,7 @@ from integrations.intake.sources.values import (
     text,
 )
 from leads.data import ConsentData, LeadData
+from leads.inputs import InputError, read_json
 from leads.models import Consent, Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 
@@ -71,9 +71,9 @@ def read_lead(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise ParseError('The body is empty: send the lead as JSON {"Lead": {...}}.')
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"The body is not valid JSON: {exc}.") from exc
+        payload = read_json(body)
+    except InputError as exc:
+        raise ParseError(exc.message) from exc
     lead = mapping(payload.get("Lead")) if isinstance(payload, dict) else {}
     if not lead:
         raise ParseError('Lead: the body must be a JSON object with a "Lead" object.')

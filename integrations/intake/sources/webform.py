@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 from integrations.intake.models import InboundEvent, WebForm
 from integrations.intake.sources.base import ParseError, Source
 from leads.data import ConsentData, LeadData
+from leads.inputs import InputError, read_json
 from leads.models import Consent, Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 
@@ -127,9 +128,9 @@ def read_submission(body: bytes, content_type: str) -> dict[str, Any]:
     media_type = content_type.split(";")[0].strip().lower()
     if media_type == "application/json":
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SubmissionError(f"The body is not valid JSON: {exc}.") from exc
+            payload = read_json(body)
+        except InputError as exc:
+            raise SubmissionError(exc.message) from exc
         if not isinstance(payload, dict):
             raise SubmissionError("The JSON body must be an object of field names and values.")
         bad_types = {

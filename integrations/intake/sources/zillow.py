@@ -18,7 +18,6 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from integrations.intake.sources.values import (
 )
 from integrations.lib import http
 from leads.data import LeadData
+from leads.inputs import InputError, read_json
 from leads.models import Agent, Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 
@@ -103,9 +103,9 @@ def read_envelope(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise Refused("The body is empty: expected an Amazon SNS message.", status=400)
     try:
-        envelope = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Refused(f"The body is not an Amazon SNS message (JSON): {exc}.", status=400) from exc
+        envelope = read_json(body)
+    except InputError as exc:
+        raise Refused(f"The body is not an Amazon SNS message: {exc.message}", status=400) from exc
     if not isinstance(envelope, dict) or envelope.get("Type") not in SIGNED_FIELDS:
         raise Refused("Type: not an Amazon SNS message type.", status=400)
     return envelope
@@ -214,9 +214,9 @@ def read_lead_message(envelope: dict[str, Any]) -> dict[str, Any]:
     ``ContactInfo``, or neither a usable email nor phone.
     """
     try:
-        message = json.loads(text(envelope.get("Message")) or "null")
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"Message: not valid JSON: {exc}.") from exc
+        message = read_json(text(envelope.get("Message")) or "null")
+    except InputError as exc:
+        raise ParseError(f"Message: not valid JSON ({exc.message})") from exc
     if not isinstance(message, dict):
         raise ParseError("Message: expected a JSON object with ContactMessage.")
     contact_message = mapping(lookup(message, "ContactMessage")) or message
@@ -323,7 +323,7 @@ class ZillowSource(Source):
     # --- On the queue ---------------------------------------------------------------------
 
     def parse(self, event: InboundEvent) -> list[LeadData]:
-        envelope = json.loads(bytes(event.body).decode("utf-8"))
+        envelope = read_json(bytes(event.body))
         handlers: dict[str, Callable[[InboundEvent, dict[str, Any]], list[LeadData]]] = {
             "Notification": self._lead,
             "SubscriptionConfirmation": self._confirm_subscription,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -26,6 +25,7 @@ from integrations.intake.models import InboundEvent
 from integrations.intake.sources.base import ParseError, Refused, Source
 from integrations.intake.sources.values import decimal, flag, split_name, state_code, text
 from leads.data import LeadData
+from leads.inputs import InputError, read_json
 from leads.models import Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 
@@ -124,8 +124,8 @@ def _count(value: Any) -> int | None:
 def _json(value: str) -> Any:
     """A JSON answer decoded; the text itself when it is not JSON."""
     try:
-        return json.loads(value)
-    except (TypeError, ValueError):
+        return read_json(value)
+    except (TypeError, InputError):
         return value
 
 

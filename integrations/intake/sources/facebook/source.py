@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -23,6 +22,7 @@ from integrations.intake.models import FacebookPage, InboundEvent
 from integrations.intake.sources.base import ParseError, Refused, RetryLater, Source
 from integrations.lib.backoff import backoff
 from leads.data import LeadData
+from leads.inputs import InputError, read_json
 
 from .graph import FORM_FIELDS, LEAD_FIELDS, GraphError, graph_get, graph_url
 from .mapping import form_snapshot, lead_data
@@ -136,9 +136,9 @@ class FacebookSource(Source):
         """The stored lead object (from a backfill) or ``None`` (a webhook's ids only), and
         the page it belongs to."""
         try:
-            payload = json.loads(bytes(event.body).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParseError(f"The body is not valid JSON: {exc}.") from exc
+            payload = read_json(bytes(event.body))
+        except InputError as exc:
+            raise ParseError(exc.message) from exc
         if isinstance(payload, dict) and "field_data" in payload:
             page_id = facebook_id(event.meta.get("page_id"))
             if not page_id:

@@ -14,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
+from leads.inputs import InputError, read_json
+
 KEY = "facebook"
 # Facebook sends up to 1000 changes in one POST; this is several times that.
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -47,9 +49,9 @@ def read_changes(body: bytes) -> tuple[list[Change], list[Change]]:
     change without ``leadgen_id`` or ``page_id``.
     """
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Malformed(f"The body is not valid JSON: {exc}.") from exc
+        payload = read_json(body)
+    except InputError as exc:
+        raise Malformed(exc.message) from exc
     if not isinstance(payload, dict):
         raise Malformed("The body must be a JSON object with 'object' and 'entry'.")
     entries = payload.get("entry")
