@@ -132,9 +132,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and queue ----------------------------------------------------------------------
 # "throttle" keeps the sign-in counters (leads/auth.py), which must hold across web workers:
 # in Redis, or else in a database table (leads.models.CacheEntry, made by migrate).
+# Nothing a sender waits for depends on Redis (the cache fails open, the queue is only a
+# doorbell), so a Redis that hangs must not hold a request either: each connection and each
+# command gives up after REDIS_TIMEOUT_SECONDS (the broker's reads a little later, since a
+# worker waits a second for a task on the same connection).
 REDIS_URL: str = env.str("REDIS_URL", default="")
+REDIS_TIMEOUT_SECONDS: float = env.float("REDIS_TIMEOUT_SECONDS", default=1.0)
 if REDIS_URL:
-    _redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    _redis_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        },
+    }
     CACHES: dict[str, dict[str, Any]] = {"default": _redis_cache, "throttle": {**_redis_cache}}
 else:
     CACHES = {
@@ -166,7 +178,10 @@ Q_CLUSTER: dict[str, Any] = {
     "label": "Task queue",
 }
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["redis"] = (
+        f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}"
+        f"socket_connect_timeout={REDIS_TIMEOUT_SECONDS}&socket_timeout={REDIS_TIMEOUT_SECONDS + 2}"
+    )
 else:
     Q_CLUSTER["orm"] = "default"
 

@@ -152,7 +152,8 @@ def test_database_and_redis_urls_switch_the_database_the_broker_and_the_cache(
         "database_name": "leadline",
         "broker": "Redis",
         "q_cluster_keys": ["redis"],
-        "q_cluster_redis": REDIS_URL,
+        # Every connection gives up in time: a Redis that hangs holds no request.
+        "q_cluster_redis": f"{REDIS_URL}?socket_connect_timeout=1.0&socket_timeout=3.0",
         "cache": "RedisCache",
         "cache_location": REDIS_URL,
         "throttle_cache": "RedisCache",

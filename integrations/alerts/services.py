@@ -18,13 +18,13 @@ import zoneinfo
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from integrations.lib import cache
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 from leads import services as leads_services
@@ -292,9 +292,10 @@ def _give_up(alert: AgentAlert, error: DeliveryError, status: str) -> None:
 
 
 def _tell_operations(alert: AgentAlert, error: DeliveryError) -> None:
-    """Mail the admins about a configuration fault, once an hour per channel and code."""
+    """Mail the admins about a configuration fault, once an hour per channel and code (each
+    time while the cache cannot be reached: better twice than never)."""
     key = f"alerts:config:{alert.channel}:{error.code}"
-    if cache.add(key, 1, timeout=3600):
+    if cache.add(key, 1, timeout=3600) is not False:
         mail_admins(
             f"{alert.get_channel_display()} alerts are failing: {error}",
             f"Alerts by {alert.get_channel_display()} cannot be sent: {error}.\n\n"

@@ -29,8 +29,12 @@ def enqueue(func: str, *args: Any, **kwargs: Any) -> None:
     """Enqueue ``func(*args)`` now; log and swallow broker errors (the sweeper re-rings)."""
     try:
         async_task(func, *args, **kwargs)
-    except Exception:
-        logger.exception("could not enqueue %s%r; the sweeper will retry", func, args)
+    except Exception as exc:
+        # A warning without the traceback: while the broker is down every request gets here.
+        logger.warning(
+            "could not enqueue %s%r (%s: %s); the sweeper will retry",
+            func, args, type(exc).__name__, exc,
+        )  # fmt: skip
 
 
 def enqueue_on_commit(func: str, *args: Any, here_if_worker: bool = False, **kwargs: Any) -> None:

@@ -29,7 +29,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import mail_admins
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -46,7 +45,7 @@ from integrations.intake.sources.values import (
     state_code,
     text,
 )
-from integrations.lib import http
+from integrations.lib import cache, http
 from leads.data import LeadData
 from leads.inputs import InputError, read_json
 from leads.models import Agent, Lead
@@ -153,7 +152,7 @@ def signing_certificate(url: str) -> x509.Certificate:
     if not sns_url_allowed(url, path_suffix=".pem"):
         raise Refused("SigningCertURL: not an Amazon SNS certificate URL.", status=403)
     key = "sns-cert:" + hashlib.sha256(url.encode()).hexdigest()
-    pem = cache.get(key)
+    pem = cache.get(key)  # fails open: fetched again when the cache cannot be reached
     if pem is None:
         try:
             pem = http.request("GET", url, retries=1).content
