@@ -299,12 +299,20 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- Operations (docs/operations.md) -------------------------------------------------------
+# /healthz fails (503) when an inbound event has waited this long to be processed, or an
+# alert or a webhook delivery this long past its time: the workers are not keeping up.
+HEALTHZ_MAX_WAIT_SECONDS: int = env.int("HEALTHZ_MAX_WAIT_SECONDS", default=300)
+# The bearer token that opens /metrics to Prometheus (staff signed in need none); unset:
+# only staff. Make it long and random.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 
 # Trusted reverse proxies in front of the app: the client address is read from
 # X-Forwarded-For this many hops from the right (0: use REMOTE_ADDR).

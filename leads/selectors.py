@@ -752,3 +752,10 @@ def dashboard(
         breaching=breaching,
         panels=dashboard_panels(team_id=agent.team_id, since=since),
     )
+
+
+def leads_by_source() -> dict[str, int]:
+    """How many leads each source brought (for operations' metrics; the unique index on
+    source and external id answers it)."""
+    rows = Lead.objects.order_by().values_list("source").annotate(n=Count("id"))
+    return dict(rows)

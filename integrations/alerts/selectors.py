@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Count
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
 from leads.extensions import DashboardPanel, TimelineEntry
 from leads.models import Lead
 
@@ -39,3 +43,24 @@ def failed_alerts_panel(team_id: int, since: dt.datetime) -> DashboardPanel:
     return DashboardPanel(
         title="Alerts that failed", template="alerts/_failed_alerts_panel.html", rows=rows
     )
+
+
+def oldest_due_alert_at(*, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Since when the longest-waiting alert has been due (queued, its time come: a first send
+    from its creation, a retry from its next attempt); None when none is due."""
+    now = now or timezone.now()
+    due_at = Coalesce("next_attempt_at", "created_at")
+    return (
+        AgentAlert.objects.filter(status=AgentAlert.Status.QUEUED)
+        .annotate(due_at=due_at)
+        .filter(due_at__lte=now)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+
+
+def alerts_by_channel_and_status() -> dict[tuple[str, str], int]:
+    """How many alerts there are on each channel in each status."""
+    rows = AgentAlert.objects.order_by().values_list("channel", "status").annotate(n=Count("id"))
+    return {(channel, status): n for channel, status, n in rows}

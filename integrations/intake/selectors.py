@@ -58,3 +58,29 @@ def source_health(*, now: dt.datetime | None = None) -> list[SourceHealth]:
         )
         for key in keys
     ]
+
+
+# --- For operations: /healthz and /metrics (crm/health.py) ----------------------------------
+
+
+def oldest_pending_event_at(*, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the oldest event still waiting to be processed arrived (one a source asked us to
+    retry later, and whose time has not come, is not waiting); None when there is none."""
+    now = now or timezone.now()
+    waiting = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).exclude(
+        next_attempt_at__gt=now
+    )
+    return waiting.order_by("received_at").values_list("received_at", flat=True).first()
+
+
+def events_by_source_and_status(
+    statuses: tuple[str, ...] = (InboundEvent.Status.RECEIVED, InboundEvent.Status.FAILED),
+) -> dict[tuple[str, str], int]:
+    """How many events of each source are in each of ``statuses`` (waiting, failed)."""
+    rows = (
+        InboundEvent.objects.filter(status__in=statuses)
+        .order_by()
+        .values_list("source", "status")
+        .annotate(n=Count("id"))
+    )
+    return {(source, status): n for source, status, n in rows}

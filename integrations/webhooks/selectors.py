@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from .models import WebhookSubscription
+from .models import WebhookDelivery, WebhookSubscription
 
 # This process's memory of "no active subscription": (answer, until when, on the monotonic
 # clock). A deployment without webhooks pays no query per change; a subscription made
@@ -52,3 +53,24 @@ def subscriptions_wanting(
         .filter(Q(team__isnull=True) | Q(team_id__in=teams))
         if s.wants(event_type)
     ]
+
+
+def oldest_due_delivery_at(*, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Since when the longest-waiting delivery of an active subscription has been due (a
+    first attempt or a retry); None when none is due."""
+    return (
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now or timezone.now(),
+            subscription__is_active=True,
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+
+
+def deliveries_by_status() -> dict[str, int]:
+    """How many webhook deliveries there are in each status."""
+    rows = WebhookDelivery.objects.order_by().values_list("status").annotate(n=Count("id"))
+    return dict(rows)
