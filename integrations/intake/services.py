@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django_q.brokers import get_broker
 
-from integrations.lib.queue import enqueue_on_commit
+from integrations.lib.queue import enqueue_on_commit, waiting_args
 from leads.models import Agent
 from leads.services import lead_capture
 
@@ -27,6 +29,10 @@ from .sources.errors import ParseError, RetryLater
 logger = logging.getLogger(__name__)
 
 PROCESS_TASK = "integrations.intake.tasks.process_event"
+# The sweep rings for stale events in pages of this many, for at most this long (the sweep's
+# task must end well within the queue's 60 s timeout); what is left waits for the next one.
+EVENT_SWEEP_BATCH = 1000
+EVENT_SWEEP_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,12 @@ def events_sweep(*, now: dt.datetime | None = None) -> int:
 
     The deadline runs from the last attempt (or from arrival when there was none), so an event
     whose task was lost, or whose worker was killed, is picked up within a sweep interval.
+    Events whose task is still waiting in the queue (a backlog the workers have not reached)
+    are left alone: ringing again would only queue them twice. The whole backlog is rung in
+    one sweep, in batches of ``EVENT_SWEEP_BATCH``, for at most ``EVENT_SWEEP_SECONDS``
+    (the rest at the next sweep), instead of a fixed number a minute.
     """
+    started = time.monotonic()
     now = now or timezone.now()
     deadline = now - dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS)
     stale = (
@@ -146,17 +157,40 @@ def events_sweep(*, now: dt.datetime | None = None) -> int:
             | Q(last_attempt_at__lt=deadline)
         )
         .exclude(next_attempt_at__gt=now)
+        .order_by("received_at")
     )
-    ids = list(stale.values_list("pk", flat=True)[:1000])
-    with transaction.atomic():
-        # Push the deadline on so the next sweep does not ring again for the same events
-        # while their tasks wait in the queue.
-        InboundEvent.objects.filter(pk__in=ids).update(last_attempt_at=now)
-        for event_id in ids:
-            enqueue_on_commit(PROCESS_TASK, event_id, task_name=f"event-{event_id}-sweep")
-    if ids:
-        logger.warning("sweeper re-enqueued %d stale inbound event(s)", len(ids))
-    return len(ids)
+    broker = get_broker()
+    waiting = waiting_args(PROCESS_TASK, broker)
+    queued = {args[0] for args in waiting or () if args}
+    rung = skipped = 0
+    after = 0
+    while time.monotonic() - started < EVENT_SWEEP_SECONDS:
+        # Keyset pages by id: a page's events get a new deadline, so they leave ``stale``.
+        batch = list(
+            stale.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:EVENT_SWEEP_BATCH]
+        )
+        if not batch:
+            break
+        after = batch[-1]
+        ids = [pk for pk in batch if pk not in queued]
+        skipped += len(batch) - len(ids)
+        with transaction.atomic():
+            # Push the deadline on so the next sweep does not ring again for the same events
+            # while their tasks wait in the queue.
+            InboundEvent.objects.filter(pk__in=ids).update(last_attempt_at=now)
+            for event_id in ids:
+                enqueue_on_commit(
+                    PROCESS_TASK, event_id, task_name=f"event-{event_id}-sweep", broker=broker
+                )
+        rung += len(ids)
+    if rung or skipped:
+        logger.warning(
+            "sweeper re-enqueued %d stale inbound event(s); %d more were waiting in the queue",
+            rung, skipped,
+        )  # fmt: skip
+    return rung
 
 
 def events_replay(*, events: Iterable[InboundEvent]) -> int:
