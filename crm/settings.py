@@ -207,7 +207,7 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "leads:inbox"
+LOGIN_REDIRECT_URL = "leads:today"
 LOGOUT_REDIRECT_URL = "login"
 SOCIAL_AUTH_GOOGLE_OAUTH2_KEY: str = env.str("GOOGLE_OAUTH2_KEY", default="")
 SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET: str = env.str("GOOGLE_OAUTH2_SECRET", default="")
@@ -216,7 +216,7 @@ SOCIAL_AUTH_GOOGLE_OAUTH2_WHITELISTED_DOMAINS: list[str] = env.list(
 )
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_LOGIN_ERROR_URL = "login"
-SOCIAL_AUTH_LOGIN_REDIRECT_URL = "leads:inbox"
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "leads:today"
 # Signing in with Google never creates an account: the email must already be an active
 # agent's (leads.auth.require_existing_agent).
 SOCIAL_AUTH_PIPELINE = (

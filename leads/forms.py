@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.db.models import QuerySet
 
-from .models import Agent, Contact, Lead, Team
+from .models import Agent, Contact, Lead, Task, Team
 from .normalize import normalize_phone, normalize_zip
 
 
@@ -133,6 +133,48 @@ class ContactLogForm(forms.Form):
     how = forms.ChoiceField(
         choices=[("call", "Call"), ("text", "Text"), ("email", "Email")], initial="call"
     )
+
+
+class TaskForm(forms.Form):
+    """A follow-up: what, and when: a quick pick's key (``when``) or, with ``when=custom``, a
+    local date and time (``at``, in the agent's time zone)."""
+
+    kind = forms.ChoiceField(choices=Task.Kind.choices, initial=Task.Kind.CALL)
+    when = forms.CharField(max_length=16)
+    at = forms.DateTimeField(
+        required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+    )
+    location = forms.CharField(max_length=255, required=False)
+    note = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args: Any, agent: Agent, now: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.agent, self.now = agent, now
+
+    def clean(self) -> dict[str, Any]:
+        from django.utils import timezone
+
+        from .followups import agent_zone, pick_time
+
+        data = super().clean() or {}
+        when = data.get("when", "")
+        if when == "custom":
+            at = data.get("at")
+            if at is None:
+                raise forms.ValidationError({"at": "Choose a date and time."})
+            zone = agent_zone(self.agent)
+            # The browser's datetime-local is the agent's wall clock time (the field made it
+            # aware in the site's zone: undo that).
+            naive = timezone.make_naive(at) if timezone.is_aware(at) else at
+            data["due_at"] = naive.replace(tzinfo=zone)
+            if data["due_at"] < self.now:
+                raise forms.ValidationError({"at": "Choose a time that is still to come."})
+        elif when:
+            due = pick_time(self.agent, self.now, when)
+            if due is None:
+                raise forms.ValidationError({"when": f"{when!r} is not one of the choices."})
+            data["due_at"] = due
+        return data
 
 
 class ReassignForm(forms.Form):

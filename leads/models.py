@@ -65,6 +65,14 @@ class Agent(models.Model):
     daily_capacity = models.PositiveIntegerField(
         default=0, help_text="Most new leads a day; 0 means no limit."
     )
+    calendar_token = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The secret in the agent's calendar feed's address; empty: no feed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -458,6 +466,8 @@ class Activity(models.Model):
         CONTACTED = "contacted", "Contact logged"
         STATUS_CHANGED = "status_changed", "Status changed"
         NOTE = "note", "Note"
+        TASK_SET = "task_set", "Follow-up set"
+        TASK_DONE = "task_done", "Follow-up done"
         CONSENT = "consent", "Consent recorded"
         CONTACT_UPDATED = "contact_updated", "Contact updated"
         SOURCE_UPDATE = "source_update", "Updated by the source"
@@ -487,6 +497,73 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class Task(models.Model):
+    """A follow-up an agent means to do about a lead at a set time: a call, a text, an email,
+    or a showing (an appointment with a place). Open until done or canceled; reminded once,
+    through the agent's alert channels, when it falls due."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        TEXT = "text", "Text"
+        EMAIL = "email", "Email"
+        SHOWING = "showing", "Showing"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        CANCELED = "canceled", "Canceled"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tasks")
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="tasks", help_text="Who does it."
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CALL)
+    due_at = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="How long it holds in the calendar (a showing: an hour)."
+    )
+    location = models.CharField(max_length=255, blank=True, help_text="A showing's address.")
+    note = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    done_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its reminder was made (once, when due)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            # Today: an agent's open follow-ups by due time; the calendar feed.
+            models.Index(
+                fields=["agent", "due_at"],
+                condition=models.Q(status="open"),
+                name="task_agent_open",
+            ),
+            models.Index(fields=["agent", "-due_at"], name="task_agent_due"),
+            # The reminders' sweep: open, due, not reminded yet.
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(status="open", reminded_at__isnull=True),
+                name="task_to_remind",
+            ),
+            models.Index(fields=["lead", "due_at"], name="task_lead_due"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_kind_display()} about lead {self.lead_id} at {self.due_at:%Y-%m-%d %H:%M}"
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
 
 
 class TerritoryArea(models.Model):

@@ -45,6 +45,7 @@ from .models import (
     Lead,
     LeadOffer,
     RoutingDecision,
+    Task,
 )
 from .normalize import fold, normalize_email
 
@@ -555,6 +556,108 @@ def lead_related(*, user: AbstractBaseUser | AnonymousUser, lead: Lead) -> Query
         .only("source", "lead_type", "status", "received_at", "assigned_agent__display_name")
         .order_by("-received_at")[:20]
     )
+
+
+# --- Follow-ups and the agent's day -----------------------------------------------------------
+
+TASK_FIELDS = (
+    "lead_id", "agent_id", "kind", "due_at", "duration_minutes", "location", "note", "status",
+    "done_at", "created_at", "updated_at", "lead__contact__first_name", "lead__contact__last_name",
+    "lead__contact__phone", "lead__contact__email", "lead__team_id", "lead__assigned_agent_id",
+)  # fmt: skip
+
+
+def _tasks_for(agent: Agent) -> QuerySet[Task]:
+    """The agent's follow-ups on leads they still work: their own leads (a manager: the
+    team's)."""
+    mine = Task.objects.filter(agent=agent)
+    leads = Q(lead__assigned_agent_id=agent.pk)
+    if agent.is_manager:
+        leads |= Q(lead__team_id=agent.team_id)
+    return mine.filter(leads).select_related("lead__contact").only(*TASK_FIELDS)
+
+
+def lead_tasks(*, user: AbstractBaseUser | AnonymousUser, lead: Lead) -> list[Task]:
+    """The open follow-ups of a lead ``user`` may see (anyone's), the soonest first."""
+    if agent_for(user) is None:
+        return []
+    return list(
+        Task.objects.filter(lead=lead, status=Task.Status.OPEN)
+        .select_related("agent")
+        .order_by("due_at", "pk")[:50]
+    )
+
+
+@dataclass(frozen=True)
+class Today:
+    """The agent's day: follow-ups overdue and due before the end of their day, upcoming
+    ones (the next week), and the leads waiting for them (new, offered)."""
+
+    overdue: list[Task]
+    due_today: list[Task]
+    upcoming: list[Task]
+    waiting: list[Lead]
+
+
+def today(*, user: AbstractBaseUser | AnonymousUser, now: dt.datetime | None = None) -> Today:
+    """The agent's day (three queries, four for an agent with open offers)."""
+    from .followups import day_bounds
+
+    agent = agent_for(user)
+    if agent is None:
+        return Today([], [], [], [])
+    now = now or timezone.now()
+    _start, end = day_bounds(agent, now)
+    tasks = list(
+        _tasks_for(agent)
+        .filter(status=Task.Status.OPEN, due_at__lt=end + dt.timedelta(days=7))
+        .order_by("due_at", "pk")[:200]
+    )
+    waiting = list(
+        lead_list(user=user, filters=LeadFilters(scope="mine", status=Lead.Status.NEW))[:50]
+    )
+    return Today(
+        overdue=[t for t in tasks if t.due_at < now],
+        due_today=[t for t in tasks if now <= t.due_at < end],
+        upcoming=[t for t in tasks if t.due_at >= end],
+        waiting=waiting,
+    )
+
+
+def task_for(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Task:
+    """A follow-up ``user`` may act on (theirs, or of their team for a manager); raises
+    ``Task.DoesNotExist`` otherwise."""
+    agent = agent_for(user)
+    if agent is None:
+        raise Task.DoesNotExist
+    tasks = Task.objects.select_related("lead__contact")
+    if agent.is_manager:
+        return tasks.get(Q(agent=agent) | Q(lead__team_id=agent.team_id), pk=pk)
+    return tasks.get(agent=agent, pk=pk)
+
+
+def calendar_tasks(
+    *, token: str, now: dt.datetime | None = None
+) -> tuple[Agent, list[Task]] | None:
+    """The agent whose calendar feed ``token`` opens and their follow-ups from 30 days back
+    on (open and done; canceled ones leave the calendar), or None for an unknown token."""
+    if not token:
+        return None
+    agent = (
+        Agent.objects.filter(calendar_token=token, is_active=True, user__is_active=True)
+        .select_related("team")
+        .first()
+    )
+    if agent is None:
+        return None
+    now = now or timezone.now()
+    tasks = list(
+        _tasks_for(agent)
+        .filter(due_at__gte=now - dt.timedelta(days=30))
+        .exclude(status=Task.Status.CANCELED)
+        .order_by("due_at", "pk")[:1000]
+    )
+    return agent, tasks
 
 
 def team_agents(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Agent]:

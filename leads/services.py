@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import routing, signals
+from . import followups, routing, signals
 from .data import LeadData, PersonEvent
 from .models import (
     API_TOKEN_PREFIX,
@@ -36,6 +36,7 @@ from .models import (
     RoutingDecision,
     RoutingRule,
     RuleMember,
+    Task,
     Team,
 )
 
@@ -216,6 +217,11 @@ def lead_hand_over(
     RoutingDecision.objects.create(
         lead=lead, kind=RoutingDecision.Kind.MANUAL, agent=agent, reason=reason[:1000]
     )
+    if lead.assigned_agent_id is not None:
+        # The previous agent's open follow-ups go on with the lead.
+        Task.objects.filter(
+            lead=lead, agent_id=lead.assigned_agent_id, status=Task.Status.OPEN
+        ).update(agent=agent, updated_at=now)
     return lead_assign(lead=lead, agent=agent, reason=reason, actor=actor, now=now)
 
 
@@ -834,3 +840,136 @@ def agent_set_availability(
     if is_paused is not None:
         agent_update_settings(agent=agent, actor=actor, is_paused=is_paused)
     return agent
+
+
+# --- Follow-ups ---------------------------------------------------------------------------------
+
+SHOWING_MINUTES = 60
+TASK_VERBS: dict[str, str] = {
+    Task.Kind.CALL: "Call",
+    Task.Kind.TEXT: "Text",
+    Task.Kind.EMAIL: "Email",
+    Task.Kind.SHOWING: "Showing for",
+}
+
+
+def task_title(task: Task, name: str) -> str:
+    """``Call Jordan Lee``, ``Showing for Jordan Lee``."""
+    return f"{TASK_VERBS.get(task.kind, task.get_kind_display())} {name or 'the lead'}"
+
+
+@transaction.atomic
+def task_create(
+    *,
+    lead: Lead,
+    agent: Agent,
+    kind: str,
+    due_at: dt.datetime,
+    location: str = "",
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> Task:
+    """A follow-up on ``lead`` for ``agent`` (the lead's agent or the team's manager) at
+    ``due_at``. A showing is an hour at ``location`` (the property's address when none is
+    given). Raises ``PermissionDenied`` or ``ValueError`` (an unknown kind, a time long past)."""
+    if not _may_work(lead, agent):
+        raise PermissionDenied("Only the lead's agent or the team's manager may set follow-ups.")
+    if kind not in Task.Kind.values:
+        raise ValueError(f"kind: {kind!r} is not one of {', '.join(Task.Kind.values)}.")
+    now = now or timezone.now()
+    if due_at < now - dt.timedelta(days=1):
+        raise ValueError("due_at: a follow-up cannot be set in the past.")
+    location = location.strip()
+    if kind == Task.Kind.SHOWING and not location:
+        location = ", ".join(
+            part
+            for part in (lead.property_address, lead.property_city, lead.property_state)
+            if part
+        )
+    task = Task.objects.create(
+        lead=lead,
+        agent=agent,
+        kind=kind,
+        due_at=due_at,
+        duration_minutes=SHOWING_MINUTES if kind == Task.Kind.SHOWING else 15,
+        location=location[:255],
+        note=note.strip()[:200],
+        created_by_id=agent.user_id,
+    )
+    local = timezone.localtime(due_at, followups.agent_zone(agent))
+    Activity.objects.create(
+        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.TASK_SET,
+        actor_id=agent.user_id,
+        summary=f"{agent} set a follow-up: {task.get_kind_display().lower()} "
+        f"{local:%a %b %-d, %-H:%M}" + (f" at {task.location}" if task.location else ""),
+        data={"task": task.pk, "kind": kind, "due_at": due_at.isoformat()},
+    )  # fmt: skip
+    Lead.objects.filter(pk=lead.pk).update(updated_at=now)
+    return task
+
+
+def _may_do(task: Task, agent: Agent) -> bool:
+    return task.agent_id == agent.pk or (
+        agent.is_manager and task.lead.team_id is not None and task.lead.team_id == agent.team_id
+    )
+
+
+@transaction.atomic
+def task_finish(
+    *, task: Task, agent: Agent, status: str = Task.Status.DONE, now: dt.datetime | None = None
+) -> Task:
+    """Mark an open follow-up done (or canceled); its agent or the team's manager only.
+    A follow-up already finished stays as it is."""
+    if not _may_do(task, agent):
+        raise PermissionDenied("Only the follow-up's agent or the team's manager may finish it.")
+    if status not in (Task.Status.DONE, Task.Status.CANCELED):
+        raise ValueError(f"status: {status!r} is not done or canceled.")
+    now = now or timezone.now()
+    finished = Task.objects.filter(pk=task.pk, status=Task.Status.OPEN).update(
+        status=status, done_at=now, updated_at=now
+    )
+    task.refresh_from_db()
+    if finished:
+        word = "done" if status == Task.Status.DONE else "canceled"
+        Activity.objects.create(
+            contact_id=task.lead.contact_id, lead_id=task.lead_id, kind=Activity.Kind.TASK_DONE,
+            actor_id=agent.user_id,
+            summary=f"{agent} marked the follow-up ({task.get_kind_display().lower()}) {word}",
+            data={"task": task.pk, "status": status},
+        )  # fmt: skip
+    return task
+
+
+def tasks_remind(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Announce every open follow-up that has fallen due and was not announced yet
+    (``signals.task_due``), marking it reminded in the same transaction; returns how many.
+    Safe on several workers at once (``SKIP LOCKED``): each is announced once."""
+    now = now or timezone.now()
+    announced = 0
+    with transaction.atomic():
+        due = list(
+            Task.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("lead", "agent")
+            .filter(status=Task.Status.OPEN, reminded_at__isnull=True, due_at__lte=now)
+            .order_by("due_at")[:limit]
+        )
+        for task in due:
+            Task.objects.filter(pk=task.pk).update(reminded_at=now)
+            task.reminded_at = now
+            signals.task_due.announce(sender=Task, task=task)
+            announced += 1
+    return announced
+
+
+def calendar_token_renew(*, agent: Agent) -> str:
+    """Give the agent a new secret calendar feed address (the old one stops working)."""
+    token = secrets.token_urlsafe(32)
+    Agent.objects.filter(pk=agent.pk).update(calendar_token=token)
+    agent.calendar_token = token
+    return token
+
+
+def calendar_token_revoke(*, agent: Agent) -> None:
+    """Turn the agent's calendar feed off."""
+    Agent.objects.filter(pk=agent.pk).update(calendar_token=None)
+    agent.calendar_token = None

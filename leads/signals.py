@@ -56,3 +56,7 @@ lead_status_changed = DomainSignal()
 contact_changed = DomainSignal()
 # sender=Agent, agent=Agent, fields=list[str]: the agent changed their own settings
 agent_settings_changed = DomainSignal()
+# sender=Task, task=Task: a follow-up fell due and its reminder is to be sent (announced once,
+# in the transaction that marks it reminded: a receiver on ``in_transaction`` writes its
+# reminder exactly when the mark commits)
+task_due = DomainSignal()

@@ -13,6 +13,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
+    # Follow-ups that fell due: their reminders (signals.task_due; the alerts app sends them).
+    "remind due follow-ups": {
+        "func": "leads.tasks.remind_due_follow_ups",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
     # The API's rate-limit counters of windows that have ended (without Redis).
     "forget old rate-limit counters": {
         "func": "leads.tasks.forget_rate_counters",
@@ -32,6 +38,11 @@ def schedules_ensure(**kwargs: Any) -> None:
 def escalate_overdue() -> int:
     """Move on every lead whose acceptance deadline has passed (scheduled every minute)."""
     return services.leads_escalate()
+
+
+def remind_due_follow_ups() -> int:
+    """Announce the follow-ups that fell due (scheduled every minute)."""
+    return services.tasks_remind()
 
 
 def forget_rate_counters() -> int:

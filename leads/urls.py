@@ -18,6 +18,11 @@ urlpatterns = [
     path("leads/<int:pk>/note/", views.lead_note, name="note"),
     path("leads/<int:pk>/contact/", views.lead_contact, name="contact"),
     path("leads/<int:pk>/reassign/", views.lead_reassign, name="reassign"),
+    path("leads/<int:pk>/follow-up/", views.lead_follow_up, name="follow_up"),
+    path("follow-ups/<int:pk>/finish/", views.task_finish, name="task_finish"),
+    path("today/", views.today, name="today"),
+    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar"),
     path("settings/", views.agent_settings, name="settings"),
+    path("settings/calendar/", views.calendar_settings, name="calendar_settings"),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

@@ -15,6 +15,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -30,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import exports, extensions, selectors, services
+from . import exports, extensions, followups, selectors, services
 from .extensions import SettingsSection
 from .forms import (
     AgentSettingsForm,
@@ -39,9 +40,10 @@ from .forms import (
     NoteForm,
     ReassignForm,
     StatusForm,
+    TaskForm,
     display_phone,
 )
-from .models import Agent, ApiToken, Lead, from_short_code
+from .models import Agent, ApiToken, Lead, Task, from_short_code
 from .routing import zip_facts
 
 PAGE_SIZE = 25
@@ -256,6 +258,10 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "reassign_form": ReassignForm(agents=selectors.team_agents(user=request.user))
         if access.reassign
         else None,
+        "tasks": selectors.lead_tasks(user=request.user, lead=lead),
+        "task_kinds": Task.Kind.choices,
+        "quick_picks": followups.quick_picks(agent, timezone.now()) if access.work else [],
+        "agent_zone": followups.agent_zone(agent),
         "now": timezone.now(),
         "nav": "inbox",
     }
@@ -402,6 +408,122 @@ def lead_reassign(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpRespon
     return _after_action(request, agent, lead)
 
 
+@require_POST
+@agent_required
+def lead_follow_up(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    """Set a follow-up: a kind and a quick pick (two taps), or a date and time."""
+    lead = _lead_or_404(request, pk)
+    if not selectors.lead_access(user=request.user, lead=lead).work:
+        raise PermissionDenied("Only the lead's agent or the team's manager may set follow-ups.")
+    form = TaskForm(request.POST, agent=agent, now=timezone.now())
+    if not form.is_valid() or "due_at" not in form.cleaned_data:
+        return _bad_request(request, form)
+    data = form.cleaned_data
+    task = services.task_create(
+        lead=lead,
+        agent=agent,
+        kind=data["kind"],
+        due_at=data["due_at"],
+        location=data.get("location", ""),
+        note=data.get("note", ""),
+    )
+    local = timezone.localtime(task.due_at, followups.agent_zone(agent))
+    messages.success(
+        request, f"Follow-up set: {task.get_kind_display().lower()} {local:%a %b %-d, %-H:%M}."
+    )
+    return _after_action(request, agent, lead)
+
+
+@require_POST
+@agent_required
+def task_finish(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    """Mark a follow-up done (or, with ``status=canceled``, drop it); back to where it was
+    tapped: the lead page or Today."""
+    try:
+        task = selectors.task_for(user=request.user, pk=pk)
+    except Task.DoesNotExist:
+        raise Http404("No such follow-up.") from None
+    status = request.POST.get("status", Task.Status.DONE)
+    if status not in (Task.Status.DONE, Task.Status.CANCELED):
+        return HttpResponse("Not saved. status: done or canceled.", status=400)
+    services.task_finish(task=task, agent=agent, status=status)
+    messages.success(request, "Done." if status == Task.Status.DONE else "Follow-up dropped.")
+    if request.POST.get("next") == "today":
+        return redirect("leads:today") if not request.htmx else _today(request, agent)
+    return _after_action(request, agent, task.lead)
+
+
+@require_GET
+@agent_required
+def today(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
+    """The agent's home: follow-ups overdue and due today, and the leads waiting for them."""
+    return _today(request, agent)
+
+
+def _today(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
+    now = timezone.now()
+    day = selectors.today(user=request.user, now=now)
+    context = {
+        "agent": agent,
+        "day": day,
+        "agent_zone": followups.agent_zone(agent),
+        "now": now,
+        "nav": "today",
+    }
+    if request.htmx and request.htmx.target == "today":
+        return render(request, "leads/_today.html", context)
+    return render(request, "leads/today.html", context)
+
+
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The agent's private calendar (``/calendar/<token>.ics``): their follow-ups and
+    showings, for a phone's calendar to subscribe to. The secret in the address is the only
+    key; an unknown one is a 404."""
+    found = selectors.calendar_tasks(token=token)
+    if found is None:
+        raise Http404("No such calendar.")
+    owner, tasks = found
+    now = timezone.now()
+    host = urlsplit(settings.SITE_URL).hostname or "leadline"
+    events = []
+    for task in tasks:
+        contact = task.lead.contact
+        name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
+        facts = [task.note, display_phone(contact.phone) if contact.phone else "", contact.email]
+        events.append(
+            followups.CalendarEvent(
+                uid=f"task-{task.pk}@{host}",
+                start=task.due_at,
+                minutes=task.duration_minutes,
+                summary=services.task_title(task, name),
+                description="\n".join(f for f in facts if f),
+                location=task.location,
+                url=settings.SITE_URL + reverse("leads:lead", args=[task.lead_id]),
+                done=task.status == Task.Status.DONE,
+                changed=task.updated_at,
+            )
+        )
+    body = followups.calendar(f"Leadline: {owner.display_name}", events, now)
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="leadline.ics"'
+    add_never_cache_headers(response)
+    return response
+
+
+@require_POST
+@agent_required
+def calendar_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
+    """Make a new calendar feed address (the old one stops working) or turn the feed off."""
+    if request.POST.get("calendar") == "off":
+        services.calendar_token_revoke(agent=agent)
+        messages.success(request, "Calendar feed turned off.")
+    else:
+        services.calendar_token_renew(agent=agent)
+        messages.success(request, "New calendar address made; the old one no longer works.")
+    return redirect(reverse("leads:settings") + "#calendar")
+
+
 def _bad_request(request: HttpRequest, form: Any) -> HttpResponse:
     errors = "; ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
     return HttpResponse(f"Not saved. {errors}", status=400, content_type="text/plain")
@@ -436,6 +558,9 @@ def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
         ],
         "sections": [(section.title, list(section_form)) for section, section_form in sections],
         "api_tokens": ApiToken.objects.filter(user_id=agent.user_id, revoked_at__isnull=True),
+        "calendar_url": settings.SITE_URL + reverse("leads:calendar", args=[agent.calendar_token])
+        if agent.calendar_token
+        else "",
         "new_token": new_token,
         "nav": "settings",
     }

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from leads.models import Agent, Lead, RoutingDecision
+from leads.followups import agent_zone
+from leads.models import Agent, Lead, RoutingDecision, Task
 from leads.routing import zip_facts
 
 from .models import AgentAlert, alert_settings_for
@@ -33,9 +34,14 @@ class AlertFacts:
     short_code: str
     routing: str
     sla_due_at: dt.datetime | None
+    # A follow-up alert: what is due and when (the agent's wall clock), and where.
+    task: str = ""
+    task_place: str = ""
 
     @property
     def headline(self) -> str:
+        if self.kind == AgentAlert.Kind.FOLLOW_UP:
+            return f"Follow-up due: {self.task}"
         verbs: dict[str, str] = {
             AgentAlert.Kind.ASSIGNED: "New lead",
             AgentAlert.Kind.OFFERED: "Lead up for grabs",
@@ -46,6 +52,8 @@ class AlertFacts:
 
     @property
     def call_to_action(self) -> str:
+        if self.kind == AgentAlert.Kind.FOLLOW_UP:
+            return "Open"
         if self.kind == AgentAlert.Kind.OFFERED:
             return "First to reply Y gets it"
         if self.kind == AgentAlert.Kind.ESCALATED:
@@ -94,6 +102,15 @@ def alert_facts(alert: AgentAlert) -> AlertFacts:
         .first()
     )
     details = alert_settings_for(agent).include_contact_details
+    task, task_place = "", ""
+    if alert.task_id is not None:
+        due = Task.objects.filter(pk=alert.task_id).first()
+        if due is not None:
+            local = due.due_at.astimezone(agent_zone(agent))
+            task = f"{due.get_kind_display().lower()} at {local:%-H:%M}"
+            task_place = due.location
+    if alert.kind == AgentAlert.Kind.FOLLOW_UP:
+        details = True  # a follow-up is a call or text to make: the number is the point
     return AlertFacts(
         lead=lead,
         agent=agent,
@@ -110,4 +127,6 @@ def alert_facts(alert: AgentAlert) -> AlertFacts:
         short_code=lead.short_code,
         routing=decision.reason if decision else "",
         sla_due_at=lead.sla_due_at,
+        task=task,
+        task_place=task_place,
     )

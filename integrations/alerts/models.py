@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from leads.models import Agent, Lead
+from leads.models import Agent, Lead, Task
 
 
 def channel_choices() -> list[tuple[str, str]]:
@@ -32,6 +32,7 @@ class AgentAlert(models.Model):
         OFFERED = "offered", "Offered"
         ESCALATED = "escalated", "Escalated"
         REMINDER = "reminder", "Reminder"
+        FOLLOW_UP = "follow_up", "Follow-up due"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -45,6 +46,14 @@ class AgentAlert(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="agent_alerts")
     channel = models.CharField(max_length=8, choices=channel_choices)
     kind = models.CharField(max_length=12, choices=Kind.choices)
+    task = models.ForeignKey(
+        Task,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The follow-up a follow-up alert is about.",
+    )
     step = models.PositiveSmallIntegerField(
         default=0, help_text="The lead's escalation step when the alert was made."
     )
@@ -79,8 +88,15 @@ class AgentAlert(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["lead", "agent", "channel", "kind", "step"],
+                condition=models.Q(task__isnull=True),
                 name="delivery_one_alert_per_lead_agent_channel_kind",
-            )
+            ),
+            # A follow-up is reminded once per channel (a lead may have many follow-ups).
+            models.UniqueConstraint(
+                fields=["task", "channel"],
+                condition=models.Q(task__isnull=False),
+                name="alert_one_per_follow_up_channel",
+            ),
         ]
         indexes = [
             models.Index(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from leads import signals
-from leads.models import Agent, Lead
+from leads.models import Agent, Lead, Task
 
 from .models import AgentAlert, AlertSettings
 from .services import alerts_create
@@ -31,7 +31,20 @@ def on_agent_settings_changed(sender: Any, agent: Agent, fields: list[str], **kw
         AlertSettings.objects.filter(agent=agent).exclude(phone_problem="").update(phone_problem="")
 
 
+def on_task_due(sender: Any, task: Task, **kwargs: Any) -> None:
+    """A follow-up fell due: remind its agent on their channels. Heard inside the transaction
+    that marks the follow-up reminded, so the alert rows exist exactly when the mark does."""
+    alerts_create(
+        lead=task.lead,
+        agents=[task.agent],
+        kind=AgentAlert.Kind.FOLLOW_UP,
+        task=task,
+        here_if_worker=False,
+    )
+
+
 def connect() -> None:
+    signals.task_due.in_transaction.connect(on_task_due, dispatch_uid="alerts.task_due")
     signals.lead_assigned.connect(on_lead_assigned, dispatch_uid="alerts.assigned")
     signals.lead_offered.connect(on_lead_offered, dispatch_uid="alerts.offered")
     signals.lead_escalated.connect(on_lead_escalated, dispatch_uid="alerts.escalated")

@@ -28,7 +28,7 @@ from integrations.lib import cache
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 from leads import services as leads_services
-from leads.models import Agent, Lead, LeadOffer, from_short_code
+from leads.models import Agent, Lead, LeadOffer, Task, from_short_code
 
 from .channels import channels, get_channel
 from .channels.base import DeliveryError, SendResult
@@ -116,6 +116,7 @@ def alerts_create(
     kind: str,
     now: dt.datetime | None = None,
     here_if_worker: bool = True,
+    task: Task | None = None,
 ) -> list[AgentAlert]:
     """Write the alerts about ``lead`` for ``agents``, then send them.
 
@@ -151,6 +152,7 @@ def alerts_create(
                 to,
                 due,
                 here_if_worker=here_if_worker,
+                task_id=task.pk if task else None,
             )
             if alert is not None:
                 made.append(alert)
@@ -160,6 +162,7 @@ def alerts_create(
 def _make(
     lead_id: int, step: int, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
     fallback_for: AgentAlert | None = None, here_if_worker: bool = False,
+    task_id: int | None = None,
 ) -> AgentAlert | None:  # fmt: skip
     """Insert the row for the lead's escalation ``step`` unless it exists; have it sent after
     commit when it is due now."""
@@ -174,6 +177,7 @@ def _make(
                 to=to,
                 next_attempt_at=due,
                 fallback_for=fallback_for,
+                task_id=task_id,
             )
     except IntegrityError:
         return None
@@ -197,6 +201,13 @@ def retry_wait(attempt: int) -> dt.timedelta:
 
 def _moot(alert: AgentAlert, lead: Lead) -> str:
     """Why the alert no longer needs sending ("" if it still does)."""
+    if alert.kind == AgentAlert.Kind.FOLLOW_UP:
+        task = Task.objects.filter(pk=alert.task_id or 0).only("status", "agent_id").first()
+        if task is None or task.status != Task.Status.OPEN:
+            return "the follow-up was done"
+        if task.agent_id != alert.agent_id:
+            return "the follow-up went to someone else"
+        return ""
     mine = (AgentAlert.Kind.ASSIGNED, AgentAlert.Kind.REMINDER)
     if alert.kind in mine and lead.assigned_agent_id != alert.agent_id:
         return "the lead went to someone else"
@@ -254,7 +265,8 @@ def _sent(alert: AgentAlert, result: SendResult) -> None:
         status=result.status, provider_id=result.provider_id, sent_at=now, next_attempt_at=None,
         last_error="", error_code="", updated_at=now,
     )  # fmt: skip
-    Lead.objects.filter(pk=alert.lead_id, alert_sent_at__isnull=True).update(alert_sent_at=now)
+    if alert.kind != AgentAlert.Kind.FOLLOW_UP:  # speed to lead counts the lead's own alerts
+        Lead.objects.filter(pk=alert.lead_id, alert_sent_at__isnull=True).update(alert_sent_at=now)
     alert.refresh_from_db()
 
 
@@ -317,7 +329,7 @@ def _fall_back(alert: AgentAlert) -> AgentAlert | None:
             continue
         made = _make(
             alert.lead_id, alert.step, agent, channel.key, alert.kind, to,
-            timezone.now(), fallback_for=alert,
+            timezone.now(), fallback_for=alert, task_id=alert.task_id,
         )  # fmt: skip
         if made is not None:
             return made
@@ -472,7 +484,7 @@ def alert_status_record(
     if not moved:
         return alert
     alert.refresh_from_db()
-    if status == AgentAlert.Status.DELIVERED:
+    if status == AgentAlert.Status.DELIVERED and alert.kind != AgentAlert.Kind.FOLLOW_UP:
         Lead.objects.filter(pk=alert.lead_id, alert_delivered_at__isnull=True).update(
             alert_delivered_at=now
         )

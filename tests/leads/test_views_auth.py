@@ -52,12 +52,12 @@ def test_the_sign_in_page_renders_for_a_phone(client):
     assert "Sign in with Google" not in page  # no Google keys configured
 
 
-def test_an_agent_signs_in_with_a_password_and_lands_in_the_inbox(client, alice):
+def test_an_agent_signs_in_with_a_password_and_lands_on_today(client, alice):
     response = sign_in(client, "alice", PASSWORD)
     assert response.status_code == 302
-    assert response["Location"] == "/"
+    assert response["Location"] == "/today/"
     assert DEVICE_COOKIE in response.cookies
-    assert client.get("/").status_code == 200
+    assert client.get("/today/").status_code == 200
 
 
 def test_a_session_expires(client, alice, settings):
@@ -421,8 +421,8 @@ def test_the_sign_in_page_offers_google_as_a_post_form_when_configured(client, g
 def test_alice_signs_in_with_google(client, alice, google):
     response = google_sign_in(client, ALICE_AT_GOOGLE)
     assert response.status_code == 302
-    assert response["Location"] == "/"
-    assert client.get("/").status_code == 200
+    assert response["Location"] == "/today/"
+    assert client.get("/today/").status_code == 200
     assert UserSocialAuth.objects.get(user=alice.user).uid == "1098765"
     token_request = next(form for path, form in FakeGoogle.requests if path == "/token")
     assert token_request["grant_type"] == "authorization_code"
