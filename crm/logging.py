@@ -47,7 +47,7 @@ SECRET_PAIR = re.compile(
 )
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s/:@]*:)[^\s/@]+(@)", re.IGNORECASE)
 AUTHORIZATION = re.compile(
-    r"""(authorization['"]?\s*[:=]\s*['"]?(?:(?:bearer|basic|token)\s+)?)[^\s'",}]+""",
+    r"""(authorization['"]?\s*[:=]\s*['"]?(?:(?:bearer|basic|token|oauth|digest)\s+)?)[^\s'",}]+""",
     re.IGNORECASE,
 )
 # Settings whose value is a secret; a value shorter than this is no secret worth the name.

@@ -4,7 +4,9 @@ Objects (leads, forms) are read by id, a page's ``leadgen_forms`` and a form's `
 edges with cursor paging (``paging.cursors`` and an absolute ``paging.next``) and the
 ``time_created`` filtering, and errors come in Facebook's envelope
 (``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``). Every call must
-carry a known ``access_token`` and its ``appsecret_proof``, as Facebook checks them.
+carry a known access token and its ``appsecret_proof``, as Facebook checks them; the token in
+an ``Authorization: OAuth <token>`` (or ``Bearer``) header or an ``access_token`` parameter,
+both of which Facebook accepts. ``tokens_by`` records how each call carried it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class GraphState:
     failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     page_size: int = 2
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # For each call: ("header", token) or ("query", token).
+    tokens_by: list[tuple[str, str]] = field(default_factory=list)
 
     def fail(self, path: str, error: dict[str, Any], status: int = 400, times: int = 1) -> None:
         self.failures.setdefault(path, []).extend([(status, error)] * times)
@@ -55,7 +59,13 @@ def _handler(state: GraphState, base_url: str) -> type[BaseHTTPRequestHandler]:
                 return self._send(400, _error("Unknown path components", 2500, "OAuthException"))
             path = parts.path[len(prefix) :].strip("/")
             state.calls.append((path, params))
-            token = params.get("access_token", "")
+            scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() in ("oauth", "bearer") and credentials:
+                token = credentials.strip()
+                state.tokens_by.append(("header", token))
+            else:
+                token = params.get("access_token", "")
+                state.tokens_by.append(("query", token))
             if token not in state.tokens:
                 return self._send(400, _error("Error validating access token: invalid.", 190))
             proof = hmac.new(state.app_secret.encode(), token.encode(), hashlib.sha256)

@@ -347,7 +347,10 @@ def test_the_graph_calls_carry_the_pages_token_and_its_appsecret_proof(
 
     path, params = graph.state.calls[0]
     assert path == "555971704561545"
-    assert params["access_token"] == PAGE_TOKEN
+    # In a header, never in the URL (which urllib3 logs at DEBUG and proxies keep).
+    assert graph.state.tokens_by[0] == ("header", PAGE_TOKEN)
+    assert "access_token" not in params
+    assert params["appsecret_proof"]
     assert "field_data" in params["fields"]
     assert InboundEvent.objects.get().status == "processed"
 
@@ -411,7 +414,7 @@ def test_a_new_token_reads_the_waiting_leads_at_once(client, graph, page, run_qu
     assert page.status == FacebookPage.Status.ACTIVE
     assert InboundEvent.objects.get().status == "processed"
     assert Lead.objects.get().external_id == "555971704561545"
-    assert graph.state.calls[-1][1]["access_token"] == "EAAB-renewed-token"
+    assert graph.state.tokens_by[-1] == ("header", "EAAB-renewed-token")
 
 
 @pytest.mark.parametrize(

@@ -60,21 +60,30 @@ def graph_url(path: str) -> str:
     return f"{settings.FACEBOOK_GRAPH_API_URL}/{settings.FACEBOOK_GRAPH_API_VERSION}/{path}"
 
 
-def _auth_params(token: str) -> dict[str, str]:
-    """The token, and its ``appsecret_proof`` (HMAC-SHA256 of the token with the app secret),
-    which Facebook requires when the app's "Require App Secret" setting is on."""
-    params = {"access_token": token}
-    if settings.FACEBOOK_APP_SECRET:
-        params["appsecret_proof"] = hmac.new(
-            settings.FACEBOOK_APP_SECRET.encode(), token.encode(), hashlib.sha256
-        ).hexdigest()
-    return params
+def _proof(token: str) -> dict[str, str]:
+    """The token's ``appsecret_proof`` (HMAC-SHA256 of the token with the app secret), which
+    Facebook requires when the app's "Require App Secret" setting is on. Not a secret: it
+    proves nothing without the token."""
+    if not settings.FACEBOOK_APP_SECRET:
+        return {}
+    key = settings.FACEBOOK_APP_SECRET.encode()
+    return {"appsecret_proof": hmac.new(key, token.encode(), hashlib.sha256).hexdigest()}
 
 
 def graph_get(url: str, *, token: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """GET a Graph object or edge; raise ``GraphError`` with Facebook's error code."""
+    """GET a Graph object or edge; raise ``GraphError`` with Facebook's error code.
+
+    The Page token travels in the ``Authorization`` header (``OAuth <token>``, as Facebook's
+    own examples send it), not as ``access_token`` in the URL: URLs are logged (urllib3 at
+    DEBUG, proxies) and headers are not.
+    """
     try:
-        response = http.request("GET", url, params={**(params or {}), **_auth_params(token)})
+        response = http.request(
+            "GET",
+            url,
+            params={**(params or {}), **_proof(token)},
+            headers={"Authorization": f"OAuth {token}"},
+        )
     except http.HttpError as exc:
         raise _graph_error(exc) from exc
     try:
