@@ -359,6 +359,28 @@ FACEBOOK_GRAPH_API_URL: str = env.str(
 # the first one encrypting (integrations/lib/encryption.py); unset: one key derived from
 # SECRET_KEY, so changing SECRET_KEY then means re-entering the tokens.
 FIELD_ENCRYPTION_KEY: list[str] = env.list("FIELD_ENCRYPTION_KEY", default=[])
+# Lead emails (docs/sources.md, "Email"): leads mailed to <team>@EMAIL_INTAKE_DOMAIN or
+# <team>+<agent>@EMAIL_INTAKE_DOMAIN come to that team (and are pinned to that agent); unset:
+# no address is known, every email is stored and ignored. Authentication-Results headers are
+# believed only from these authserv-ids (your own receiving servers, e.g. mx.google.com for a
+# Gmail mailbox); otherwise the DKIM signature is checked (dkimpy, DNS). The largest message
+# each door accepts, in bytes (attachments are kept in the raw message, never opened).
+# Under DEBUG (make run) the demo's addresses are at leads.localhost.
+EMAIL_INTAKE_DOMAIN: str = (
+    env.str("EMAIL_INTAKE_DOMAIN", default="leads.localhost" if DEBUG else "").strip().lower()
+)
+EMAIL_INTAKE_TRUSTED_AUTHSERV_IDS: list[str] = [
+    i.lower() for i in env.list("EMAIL_INTAKE_TRUSTED_AUTHSERV_IDS", default=[])
+]
+EMAIL_INTAKE_MAX_BYTES: int = env.int("EMAIL_INTAKE_MAX_BYTES", default=25 * 1024 * 1024)
+EMAIL_INTAKE_WEBHOOK_MAX_BYTES: int = env.int(
+    "EMAIL_INTAKE_WEBHOOK_MAX_BYTES", default=30 * 1024 * 1024
+)
+EMAIL_INTAKE_IMAP_URL: str = env.str("EMAIL_INTAKE_IMAP_URL", default="")
+# DKIM keys are read from DNS: these servers (host or host:port, comma-separated) instead of
+# the system's resolver when set, with this timeout in seconds per look-up.
+EMAIL_INTAKE_DNS_SERVERS: list[str] = env.list("EMAIL_INTAKE_DNS_SERVERS", default=[])
+EMAIL_INTAKE_DNS_TIMEOUT: float = env.float("EMAIL_INTAKE_DNS_TIMEOUT", default=5.0)
 
 # --- REST API and outbound webhooks (docs/api.md) -----------------------------------------
 # The API's own views name their authentication (tokens, then the session), permissions and

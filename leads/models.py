@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import ProtectedError
 from django.db.models.functions import Concat
@@ -14,19 +15,59 @@ from django.urls import reverse
 
 from .normalize import parse_place
 
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$"
+slug_validator = RegexValidator(
+    SLUG_PATTERN,
+    "Lower-case letters, digits, dots, dashes and underscores, starting and ending with a "
+    "letter or digit (it is the first part of an email address).",
+)
+
+
+def make_slug(value: str, limit: int = 50) -> str:
+    """``value`` as a slug usable before the ``@`` of an address: ``"Sunshine Realty"`` gives
+    ``sunshine-realty``, ``"Jane.Doe@x.com"`` gives ``jane.doe-x.com``; ``""`` when nothing
+    is left."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", value.lower())[:limit]
+    return slug.strip("._-")
+
+
+def unique_slug(others: models.QuerySet[Any], base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... : the first that none of ``others`` has."""
+    base = base or "team"
+    taken = set(others.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base[: 50 - len(str(n)) - 1]}-{n}"
+    return slug
+
 
 class Team(models.Model):
     name = models.CharField(max_length=120, unique=True)
+    slug = models.CharField(
+        max_length=50,
+        blank=True,
+        validators=[slug_validator],
+        help_text="The team's name in addresses: leads emailed to <slug>@ the lead email "
+        "domain come to this team. Empty: made from the name.",
+    )
     time_zone = models.CharField(max_length=64, default="America/New_York")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"], condition=~models.Q(slug=""), name="team_unique_slug"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.slug:
+            self.slug = unique_slug(Team.objects.exclude(pk=self.pk), make_slug(self.name))
         super().save(*args, **kwargs)
         # Every team has a default rule: the catch-all when no other rule matches.
         RoutingRule.objects.get_or_create(
@@ -73,13 +114,31 @@ class Agent(models.Model):
         editable=False,
         help_text="The secret in the agent's calendar feed's address; empty: no feed.",
     )
+    slug = models.CharField(
+        max_length=50,
+        blank=True,
+        validators=[slug_validator],
+        help_text="The agent's name in addresses: leads emailed to <team slug>+<slug>@ the "
+        "lead email domain are pinned to this agent. Empty: made from the username.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "slug"], condition=~models.Q(slug=""), name="agent_unique_slug"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.slug:
+            others = Agent.objects.filter(team_id=self.team_id).exclude(pk=self.pk)
+            self.slug = unique_slug(others, make_slug(self.user.username) or "agent")
+        super().save(*args, **kwargs)
 
     @property
     def is_manager(self) -> bool:

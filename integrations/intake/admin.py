@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from leads.models import Agent
+from leads.models import Agent, Team
 
 from .models import (
     FacebookPage,
@@ -23,8 +23,9 @@ from .models import (
     SourceAgentId,
     WebForm,
 )
-from .selectors import source_health
+from .selectors import email_unknown_recipients, source_health
 from .services import events_replay
+from .sources.email.addresses import agent_address, team_address
 from .sources.facebook.backfill import facebook_backfill
 from .sources.facebook.mapping import MAPPABLE_FIELDS
 from .sources.facebook.pages import facebook_page_set_token
@@ -122,6 +123,7 @@ class LeadSourceAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "rows": rows,
             "stuck_after": settings.EVENT_SWEEP_AFTER_SECONDS,
+            "unknown_recipients": email_unknown_recipients(),
             "pages_to_reauthorise": FacebookPage.objects.filter(
                 status=FacebookPage.Status.NEEDS_REAUTH
             ).count(),
@@ -257,11 +259,35 @@ AgentAdmin = type(admin.site._registry[Agent])
 
 
 class AgentWithSourceIdsAdmin(AgentAdmin):  # type: ignore[misc, valid-type]
-    """The agent's admin page, with the ids the lead sources know them by."""
+    """The agent's admin page, with the ids the lead sources know them by and their own lead
+    email address."""
 
     inlines = [*AgentAdmin.inlines, SourceAgentIdInline]
-    search_fields = [*AgentAdmin.search_fields, "source_ids__external_id"]
+    search_fields = [*AgentAdmin.search_fields, "source_ids__external_id", "slug"]
+    readonly_fields = [*AgentAdmin.readonly_fields, "lead_email_address"]
+
+    @admin.display(description="lead email address")
+    def lead_email_address(self, obj: Agent) -> str:
+        return (agent_address(obj) if obj.pk else "") or "—"
 
 
 admin.site.unregister(Agent)
 admin.site.register(Agent, AgentWithSourceIdsAdmin)
+
+TeamAdmin = type(admin.site._registry[Team])
+
+
+class TeamWithLeadAddressAdmin(TeamAdmin):  # type: ignore[misc, valid-type]
+    """The team's admin page, with its lead email address (``<slug>@EMAIL_INTAKE_DOMAIN``)."""
+
+    list_display = [*TeamAdmin.list_display, "slug", "lead_email_address"]
+    search_fields = [*TeamAdmin.search_fields, "slug"]
+    readonly_fields = [*TeamAdmin.readonly_fields, "lead_email_address"]
+
+    @admin.display(description="lead email address")
+    def lead_email_address(self, obj: Team) -> str:
+        return (team_address(obj) if obj.pk else "") or "—"
+
+
+admin.site.unregister(Team)
+admin.site.register(Team, TeamWithLeadAddressAdmin)

@@ -8,9 +8,12 @@ class IntakeConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations.lib.queue import schedules_connect
+        from leads import extensions
 
         # The checks modules register the sources' system checks when imported.
         from . import checks, tasks  # noqa: F401
+        from .sources.email import settings_section
         from .sources.facebook import checks as facebook_checks  # noqa: F401
 
         schedules_connect(self, tasks.SCHEDULES)
+        extensions.settings_sections.register("email", settings_section.SECTION)

@@ -84,3 +84,41 @@ def events_by_source_and_status(
         .annotate(n=Count("id"))
     )
     return {(source, status): n for source, status, n in rows}
+
+
+@dataclass(frozen=True)
+class UnknownRecipient:
+    address: str
+    emails: int
+    last_at: dt.datetime
+
+
+UNKNOWN_RECIPIENT = "Unknown recipient "
+
+
+def email_unknown_recipients(
+    *, now: dt.datetime | None = None, days: int = 30, limit: int = 20
+) -> list[UnknownRecipient]:
+    """The addresses lead emails came to in the last ``days`` that no team has (the events
+    were stored and ignored), the most recent first."""
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+    rows = (
+        InboundEvent.objects.filter(
+            source="email",
+            status=InboundEvent.Status.IGNORED,
+            error__startswith=UNKNOWN_RECIPIENT,
+            received_at__gte=since,
+        )
+        .order_by()
+        .values("error")
+        .annotate(emails=Count("pk"), last_at=Max("received_at"))
+        .order_by("-last_at")[:limit]
+    )
+    return [
+        UnknownRecipient(
+            address=row["error"][len(UNKNOWN_RECIPIENT) :].partition(":")[0],
+            emails=row["emails"],
+            last_at=row["last_at"],
+        )
+        for row in rows
+    ]

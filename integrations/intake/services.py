@@ -24,7 +24,7 @@ from leads.services import lead_capture
 
 from .models import InboundEvent
 from .sources import get_source
-from .sources.errors import ParseError, RetryLater
+from .sources.errors import Ignored, ParseError, RetryLater
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,11 @@ def event_process(*, event_id: int) -> InboundEvent | None:
         except ParseError as exc:
             event.status = InboundEvent.Status.FAILED
             event.error = str(exc)
+        except Ignored as exc:
+            event.status = InboundEvent.Status.IGNORED
+            event.error = str(exc)
+            event.processed_at = timezone.now()
+            event.next_attempt_at = None
         except RetryLater as exc:
             event.error = str(exc)
             event.next_attempt_at = event.last_attempt_at + dt.timedelta(seconds=exc.delay)

@@ -25,6 +25,7 @@ SOURCES: dict[str, str] = {
     "realtor": "integrations.intake.sources.realtor.RealtorSource",
     "zillow": "integrations.intake.sources.zillow.ZillowSource",
     "zillow_rentals": "integrations.intake.sources.zillow_rentals.ZillowRentalsSource",
+    "email": "integrations.intake.sources.email.source.EmailSource",
 }
 
 

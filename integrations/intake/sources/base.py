@@ -18,12 +18,12 @@ from integrations.intake.services import StoreResult, event_store
 from leads.auth import client_address as client_ip
 from leads.data import LeadData
 
-from .errors import ParseError, Refused, RetryLater
+from .errors import Ignored, ParseError, Refused, RetryLater
 
 if TYPE_CHECKING:
     from integrations.intake.models import InboundEvent
 
-__all__ = ["ParseError", "Refused", "RetryLater", "Source", "client_ip"]
+__all__ = ["Ignored", "ParseError", "Refused", "RetryLater", "Source", "client_ip"]
 
 
 class Source(ABC):

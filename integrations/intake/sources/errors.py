@@ -18,6 +18,11 @@ class ParseError(Exception):
     """An authentic payload that cannot be turned into a lead; the message names the problem."""
 
 
+class Ignored(Exception):
+    """An authentic event that brings no lead, for a reason an operator should see (an email
+    to an address no team has): the event is marked ``ignored`` with the message."""
+
+
 class RetryLater(Exception):
     """The payload is fine but cannot be read now (a throttled API, a token to renew).
 

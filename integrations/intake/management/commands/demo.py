@@ -92,4 +92,9 @@ class Command(BaseCommand):
                 "        33134 33143 33146 to Coral Gables (Carlos), 33301 33304 33305 to Fort",
                 "        Lauderdale (Dana); any other ZIP stays in the team's pool.",
             ]
+            if settings.EMAIL_INTAKE_DOMAIN:
+                lines.append(
+                    f"  Lead email: sunrise-realty@{settings.EMAIL_INTAKE_DOMAIN} (try "
+                    ".venv/bin/python manage.py email_ingest < docs/samples/lead-metadata.eml)"
+                )
         self.stdout.write("\n".join(lines) + "\n")

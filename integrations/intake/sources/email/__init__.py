@@ -1,0 +1,1 @@
+"""Lead emails: the doors, the parsers, the trust rules (docs/sources.md, "Email")."""
