@@ -12,6 +12,7 @@ checked.
 from __future__ import annotations
 
 import hmac
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from integrations.intake.models import InboundEvent
 from integrations.intake.sources.base import ParseError, Source
+from integrations.intake.sources.realtor_twins import realtor_twin
 from integrations.intake.sources.values import (
     decimal,
     flag,
@@ -143,31 +145,33 @@ class RealtorSource(Source):
         if not first and not last:
             first, last = split_name(text(consumer.get("full_name")))
         received_at = event.received_at
-        return [
-            LeadData(
-                source=self.key,
-                source_detail=self._detail(info),
-                external_id=lead_guid(lead),
-                received_at=received_at,
-                raw_event_id=event.pk,
-                is_test=flag(info.get("test")),
-                first_name=first,
-                last_name=last,
-                email=normalize_email(text(consumer.get("email"))),
-                phone=normalize_phone(text(consumer.get("phone"))),
-                message=text(consumer.get("message"), 5000),
-                lead_type=ROLE_TYPES.get(text(consumer.get("role")).lower(), Lead.Type.BUYER),
-                property_address=text(prop.get("property_street_address"), 255),
-                property_city=text(prop.get("property_city"), 100),
-                property_state=state_code(prop.get("property_state_code")),
-                property_zip=normalize_zip(text(prop.get("property_zip"))),
-                mls_number=text(prop.get("mls_id"), 50),
-                price=decimal(prop.get("property_price")),
-                page_url=text(prop.get("rdc_property_url"), 2000),
-                consents=self._consents(lead, event),
-                extra={"realtor": self._extra(lead)},
-            )
-        ]
+        data = LeadData(
+            source=self.key,
+            source_detail=self._detail(info),
+            external_id=lead_guid(lead),
+            received_at=received_at,
+            raw_event_id=event.pk,
+            is_test=flag(info.get("test")),
+            first_name=first,
+            last_name=last,
+            email=normalize_email(text(consumer.get("email"))),
+            phone=normalize_phone(text(consumer.get("phone"))),
+            message=text(consumer.get("message"), 5000),
+            lead_type=ROLE_TYPES.get(text(consumer.get("role")).lower(), Lead.Type.BUYER),
+            property_address=text(prop.get("property_street_address"), 255),
+            property_city=text(prop.get("property_city"), 100),
+            property_state=state_code(prop.get("property_state_code")),
+            property_zip=normalize_zip(text(prop.get("property_zip"))),
+            mls_number=text(prop.get("mls_id"), 50),
+            price=decimal(prop.get("property_price")),
+            page_url=text(prop.get("rdc_property_url"), 2000),
+            consents=self._consents(lead, event),
+            extra={"realtor": self._extra(lead)},
+        )
+        # The same inquiry came first by email: this delivery fills that lead in.
+        if not data.is_test and (twin := realtor_twin(data=data, of_source="email")):
+            data = replace(data, source=twin.source, external_id=twin.external_id, is_update=True)
+        return [data]
 
     @staticmethod
     def _detail(info: dict[str, Any]) -> str:

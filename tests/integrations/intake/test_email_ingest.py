@@ -71,8 +71,8 @@ def test_the_recipient_option_is_the_envelope_recipient(team, other_team, run_qu
 
 def test_files_and_a_maildir_are_each_stored(team, tmp_path):
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    box.add((FIXTURES / "person__direct.eml").read_bytes())
-    box.add((FIXTURES / "person__newsletter.eml").read_bytes())
+    box.add((FIXTURES / "fallback__inquiry.eml").read_bytes())
+    box.add((FIXTURES / "fallback__newsletter.eml").read_bytes())
 
     status, out, _ = ingest(
         str(FIXTURES / "leadmetadata__head.eml"), "--maildir", str(tmp_path / "Maildir")

@@ -89,7 +89,7 @@ def test_the_same_message_twice_is_one_event_and_one_lead(team, run_queue):
 
 
 def test_a_message_without_message_id_is_keyed_on_its_content_across_doors(team, run_queue):
-    raw = fixture("person__direct.eml")
+    raw = fixture("fallback__inquiry.eml")
     assert b"Message-ID" not in raw
 
     first = email_store(raw=raw, door="pipe")
@@ -259,10 +259,11 @@ def test_a_header_from_a_server_we_do_not_trust_is_not_believed(team, bob, run_q
 
 
 def test_tags_in_the_body_and_an_address_with_its_city_state_and_zip(team, run_queue):
-    email_store(raw=fixture("leadmetadata__body.eml"), door="pipe")
+    email_store(raw=fixture("leadmetadata__tags_in_body.eml"), door="pipe")
     run_queue()
 
     lead = Lead.objects.select_related("contact").get()
+    assert lead.extra["email"]["parser"] == "leadmetadata"
     assert lead.lead_type == "seller"
     assert lead.contact.phone == "+17865550199"
     assert (lead.property_address, lead.property_city, lead.property_state, lead.property_zip) == (
@@ -284,7 +285,7 @@ def test_a_lead_naming_nobody_to_reach_fails_with_the_reason_and_can_be_replayed
 
 
 def test_a_persons_inquiry_to_the_team_becomes_a_lead_from_sender_subject_and_body(team, run_queue):
-    email_store(raw=fixture("person__direct.eml"), door="pipe")
+    email_store(raw=fixture("fallback__inquiry.eml"), door="pipe")
     run_queue()
 
     lead = Lead.objects.select_related("contact").get()
@@ -296,7 +297,7 @@ def test_a_persons_inquiry_to_the_team_becomes_a_lead_from_sender_subject_and_bo
 
 
 def test_a_newsletter_to_the_team_is_stored_and_ignored(team, run_queue):
-    stored = email_store(raw=fixture("person__newsletter.eml"), door="pipe")
+    stored = email_store(raw=fixture("fallback__newsletter.eml"), door="pipe")
     run_queue()
 
     stored.event.refresh_from_db()
@@ -307,7 +308,7 @@ def test_a_newsletter_to_the_team_is_stored_and_ignored(team, run_queue):
 
 def test_health_counts_only_recent_unknown_recipients(team):
     stored = email_store(
-        raw=fixture("person__direct.eml").replace(b"miami@", b"nobody@"), door="pipe"
+        raw=fixture("fallback__inquiry.eml").replace(b"miami@", b"nobody@"), door="pipe"
     )
     InboundEvent.objects.filter(pk=stored.event.pk).update(
         status="ignored", error="Unknown recipient nobody@leads.example.com: no team"

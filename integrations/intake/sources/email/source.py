@@ -16,6 +16,7 @@ doors, or twice by one, is one event. The worker then parses it here:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.db.models import Q
@@ -23,6 +24,7 @@ from django.db.models import Q
 from integrations.intake.models import InboundEvent
 from integrations.intake.services import StoreResult, event_store
 from integrations.intake.sources.base import Ignored, ParseError, Source
+from integrations.intake.sources.realtor_twins import realtor_twin
 from leads.data import LeadData
 from leads.models import Agent
 
@@ -149,7 +151,7 @@ def lead_data(
             parsed.assigned_agent_email or parsed.assigned_agent_name
         )
     use_vendor_id = verified and parsed.source and parsed.external_id
-    return LeadData(
+    data = LeadData(
         source=parsed.source if use_vendor_id else EmailSource.key,
         external_id=parsed.external_id if use_vendor_id else event.external_id,
         received_at=event.received_at,
@@ -172,3 +174,8 @@ def lead_data(
         page_url=parsed.page_url,
         extra={**parsed.extra, "email": email_facts},
     )
+    # Realtor.com also sends its leads by API: the one that came that way is this one.
+    realtor = parser.key == "realtor" and verified and not use_vendor_id
+    if realtor and (twin := realtor_twin(data=data, of_source="realtor")):
+        data = replace(data, source=twin.source, external_id=twin.external_id)
+    return data

@@ -13,9 +13,16 @@ from django.utils.module_loading import import_string
 
 from .base import EmailParser
 
+_HERE = "integrations.intake.sources.email.parsers"
 PARSERS: dict[str, str] = {
-    "leadmetadata": "integrations.intake.sources.email.parsers.leadmetadata.LeadMetadataParser",
-    "fallback": "integrations.intake.sources.email.parsers.fallback.FallbackParser",
+    "zillow_rentals": f"{_HERE}.zillow_rentals.ZillowRentalsParser",
+    "zillow": f"{_HERE}.zillow.ZillowPremierAgentParser",
+    "realtor": f"{_HERE}.realtor.RealtorParser",
+    "homes": f"{_HERE}.homes.HomesParser",
+    "redfin": f"{_HERE}.redfin.RedfinParser",
+    "forward": f"{_HERE}.forward.ForwardParser",
+    "leadmetadata": f"{_HERE}.leadmetadata.LeadMetadataParser",
+    "fallback": f"{_HERE}.fallback.FallbackParser",
 }
 
 
