@@ -54,6 +54,7 @@ from bench.ingest import (  # noqa: E402
     wait_healthy,
 )
 from bench.loadgen import percentile  # noqa: E402
+from bench.servers import session_members  # noqa: E402
 from tests.integrations.alerts.twilio_server import twilio_server  # noqa: E402
 
 ACCOUNT_SID = "AC" + "5" * 32
@@ -69,7 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--broker", choices=["orm", "redis", "both"], default="both")
     parser.add_argument("--leads", type=int, default=200, help="submissions per broker")
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between posts")
-    parser.add_argument("--warmup", type=int, default=5, help="submissions not counted")
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="submissions not counted (the first is reported)"
+    )
     parser.add_argument("--port", type=int, default=8210, help="gunicorn's port (8200-8299)")
     parser.add_argument("--database", default="leadline_bench_stl", help="dropped and re-created")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
@@ -83,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.server_cpus = args.worker_cpus = None
     if not args.database.startswith("leadline_bench"):
         parser.error("--database must start with leadline_bench: it is dropped first")
+    if args.warmup < 1:
+        parser.error("--warmup must be at least 1: the first lead after the start is one")
     if not 8200 <= args.port <= 8299:
         parser.error("--port must be within 8200-8299")
     return args
@@ -158,6 +163,18 @@ def wait_for(arrivals: Arrivals, sent: dict[int, float], timeout: float) -> None
         time.sleep(0.05)
 
 
+def wait_cluster_running(qcluster: Any, workers: int, timeout: float = 60.0) -> None:
+    """Until the cluster's processes are all up (its main process, sentinel, pusher, monitor
+    and ``workers`` workers), then one second more: the first lead measures a worker's first
+    task, not the cluster's own start."""
+    deadline = time.monotonic() + timeout
+    while len(session_members(qcluster.pid)) < workers + 4:
+        if not qcluster.alive() or time.monotonic() > deadline:
+            raise SetupError(f"the cluster did not start:\n{qcluster.tail()}")
+        time.sleep(0.05)
+    time.sleep(1.0)
+
+
 def run_broker(broker: str, args: argparse.Namespace, logs: Path) -> dict[str, list[float]]:
     redis = broker == "redis"
     arrivals = Arrivals()
@@ -179,11 +196,15 @@ def run_broker(broker: str, args: argparse.Namespace, logs: Path) -> dict[str, l
             gunicorn = start_gunicorn(args, env, logs)
             qcluster = start_qcluster(args, env, logs)
             wait_healthy(args.port, gunicorn)
+            wait_cluster_running(qcluster, args.q_workers)
             token = form_token(args.port)
             sent: dict[int, float] = {}
-            # Warm-up leads first, until their alerts arrive: the cluster's workers start,
-            # import, and connect before anything is measured.
-            for index in range(args.warmup):
+            # The first lead after the start, alone: what a cluster that has just started (or
+            # a worker just recycled) costs the first person to ask. Then the warm-up leads,
+            # until their alerts arrive, before anything else is measured.
+            sent[0] = send_one(args, broker, token, 0)
+            wait_for(arrivals, sent, args.timeout)
+            for index in range(1, args.warmup):
                 sent[index] = send_one(args, broker, token, index)
             wait_for(arrivals, sent, args.timeout)
             for index in range(args.warmup, args.warmup + args.leads):
@@ -199,7 +220,12 @@ def run_broker(broker: str, args: argparse.Namespace, logs: Path) -> dict[str, l
                 child.stop()
         controller.stop()
     counted = [i for i in sent if i >= args.warmup]
+    first = [
+        (arrivals.sms[0] - sent[0]) * 1000 if 0 in arrivals.sms else float("nan"),
+        (arrivals.email[0] - sent[0]) * 1000 if 0 in arrivals.email else float("nan"),
+    ]
     return {
+        "first": first,
         "sms": [(arrivals.sms[i] - sent[i]) * 1000 for i in counted if i in arrivals.sms],
         "email": [(arrivals.email[i] - sent[i]) * 1000 for i in counted if i in arrivals.email],
         "missing_sms": [float(len([i for i in counted if i not in arrivals.sms]))],
@@ -234,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{broker.upper()} broker:")
             print(line("request -> SMS at Twilio", result["sms"]))
             print(line("request -> email at SMTP", result["email"]))
+            sms, email = result["first"]
+            print(f"  first lead after the start    SMS {sms:7.1f} ms  email {email:7.1f} ms")
             missing = int(result["missing_sms"][0]), int(result["missing_email"][0])
             print(f"  missing after {args.timeout:.0f} s: {missing[0]} SMS, {missing[1]} emails")
     except SetupError as exc:

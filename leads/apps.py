@@ -21,9 +21,24 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
+        from django_q.signals import post_spawn
 
         from . import checks  # noqa: F401 - registers the checks
         from .tasks import schedules_ensure
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="leads.sqlite_fold")
         post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="leads.schedules")
+        post_spawn.connect(self.warm, dispatch_uid="leads.warm")
+
+    def warm(self, **kwargs: Any) -> None:
+        """Build what a lead needs that is built on first use, as the process starts (a queue
+        worker, as django-q2 spawns or recycles it; a web process, from crm/wsgi.py), so
+        the first lead after a start does not wait for it."""
+        import phonenumbers
+        from django.core.validators import validate_email
+
+        from .routing import zip_facts
+
+        zip_facts("00000")  # the ZIP index: 30 ms from the shipped file
+        validate_email("warm@example.com")  # the email validator's regexes, compiled lazily
+        phonenumbers.parse("+12025550123")  # the US numbering metadata, loaded lazily
