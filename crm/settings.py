@@ -377,6 +377,21 @@ EMAIL_INTAKE_WEBHOOK_MAX_BYTES: int = env.int(
     "EMAIL_INTAKE_WEBHOOK_MAX_BYTES", default=30 * 1024 * 1024
 )
 EMAIL_INTAKE_IMAP_URL: str = env.str("EMAIL_INTAKE_IMAP_URL", default="")
+# The providers' inbound webhooks (django-anymail, under /hooks/email/), by anymail's own
+# setting names: ANYMAIL_WEBHOOK_SECRET is "user:password" (HTTP Basic, in the URL you give
+# Amazon SES, Postmark or SendGrid); Mailgun signs with MAILGUN_WEBHOOK_SIGNING_KEY. A provider
+# whose secret is unset is off (404).
+# (Named here too so that the log filter, crm/logging.py, knows them as secrets.)
+ANYMAIL_WEBHOOK_SECRET: str = env.str("ANYMAIL_WEBHOOK_SECRET", default="")
+MAILGUN_WEBHOOK_SIGNING_KEY: str = env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default="")
+ANYMAIL: dict[str, Any] = {
+    key: value
+    for key, value in {
+        "WEBHOOK_SECRET": ANYMAIL_WEBHOOK_SECRET,
+        "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_WEBHOOK_SIGNING_KEY,
+    }.items()
+    if value
+}
 # DKIM keys are read from DNS: these servers (host or host:port, comma-separated) instead of
 # the system's resolver when set, with this timeout in seconds per look-up.
 EMAIL_INTAKE_DNS_SERVERS: list[str] = env.list("EMAIL_INTAKE_DNS_SERVERS", default=[])

@@ -17,3 +17,9 @@ class IntakeConfig(AppConfig):
 
         schedules_connect(self, tasks.SCHEDULES)
         extensions.settings_sections.register("email", settings_section.SECTION)
+
+        from anymail.signals import inbound
+
+        from .sources.email.webhooks import email_inbound
+
+        inbound.connect(email_inbound, dispatch_uid="intake.email_inbound")
