@@ -129,10 +129,29 @@ class NoteForm(forms.Form):
     )
 
 
+CALL_OUTCOMES = (
+    ("talked", "Talked"),
+    ("voicemail", "Left voicemail"),
+    ("no_answer", "No answer"),
+    ("bad_number", "Wrong or bad number"),
+)
+
+
 class ContactLogForm(forms.Form):
+    """A call (with its outcome: only "talked" is first contact), a text or an email."""
+
     how = forms.ChoiceField(
         choices=[("call", "Call"), ("text", "Text"), ("email", "Email")], initial="call"
     )
+    outcome = forms.ChoiceField(choices=CALL_OUTCOMES, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("how") == "call" and not data.get("outcome"):
+            raise forms.ValidationError({"outcome": "Say how the call went."})
+        if data.get("how") != "call":
+            data["outcome"] = ""
+        return data
 
 
 class TaskForm(forms.Form):

@@ -523,6 +523,7 @@ class Activity(models.Model):
         CLAIMED = "claimed", "Claimed"
         ESCALATED = "escalated", "Escalated"
         CONTACTED = "contacted", "Contact logged"
+        CALL_ATTEMPT = "call_attempt", "Call, not reached"
         STATUS_CHANGED = "status_changed", "Status changed"
         NOTE = "note", "Note"
         TASK_SET = "task_set", "Follow-up set"

@@ -491,7 +491,7 @@ def lead_claim(*, lead: Lead, agent: Agent, now: dt.datetime | None = None) -> C
 
 @transaction.atomic
 def lead_record_contact(
-    *, lead: Lead, agent: Agent, how: str, now: dt.datetime | None = None
+    *, lead: Lead, agent: Agent, how: str, now: dt.datetime | None = None, outcome: str = ""
 ) -> None:
     """The first call, text or email to the person: stops the clock, moves a new lead on."""
     now = now or timezone.now()
@@ -507,7 +507,9 @@ def lead_record_contact(
         _status_changed(lead, before, agent)
     Activity.objects.create(
         contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CONTACTED,
-        actor_id=agent.user_id, summary=f"{agent} logged a {how}", data={"how": how},
+        actor_id=agent.user_id,
+        summary=f"{agent} called: talked" if outcome == "talked" else f"{agent} logged a {how}",
+        data={"how": how, **({"outcome": outcome} if outcome else {})},
     )  # fmt: skip
 
 
@@ -657,15 +659,41 @@ def lead_add_note(*, lead: Lead, agent: Agent, text: str) -> Activity:
     )  # fmt: skip
 
 
-def lead_log_contact(*, lead: Lead, agent: Agent, how: str, now: dt.datetime | None = None) -> None:
-    """:func:`lead_record_contact`, for the assigned agent or the team's manager only."""
+def lead_log_contact(
+    *, lead: Lead, agent: Agent, how: str, outcome: str = "", now: dt.datetime | None = None
+) -> None:
+    """A call (with its ``outcome``), text or email the assigned agent or the team's manager
+    made. Only a call where they talked (or a text or email sent) is first contact
+    (:func:`lead_record_contact`: speed to contact, the status moves on); a voicemail, no
+    answer or a bad number is an attempt, on the timeline, which accepts the lead for its
+    assigned agent (they are plainly working it) but leaves it waiting for first contact."""
     if not _may_work(lead, agent):
         raise PermissionDenied("Only the lead's agent or the team's manager may log a contact.")
     if how not in CONTACT_METHODS:
         raise ValueError(f"how: {how!r} is not one of {', '.join(CONTACT_METHODS)}.")
-    lead_record_contact(lead=lead, agent=agent, how=how, now=now)
+    if how == "call" and outcome not in CALL_OUTCOMES:
+        raise ValueError(f"outcome: {outcome!r} is not one of {', '.join(CALL_OUTCOMES)}.")
+    if how != "call" or outcome == "talked":
+        lead_record_contact(lead=lead, agent=agent, how=how, now=now, outcome=outcome)
+        return
+    now = now or timezone.now()
+    with transaction.atomic():
+        if lead.assigned_agent_id == agent.pk and lead.accepted_at is None:
+            lead_accept(lead=lead, agent=agent, now=now)
+        Lead.objects.filter(pk=lead.pk).update(updated_at=now)
+        Activity.objects.create(
+            contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CALL_ATTEMPT,
+            actor_id=agent.user_id, summary=f"{agent} called: {CALL_OUTCOMES[outcome].lower()}",
+            data={"how": how, "outcome": outcome},
+        )  # fmt: skip
 
 
+CALL_OUTCOMES = {
+    "talked": "Talked",
+    "voicemail": "Left voicemail",
+    "no_answer": "No answer",
+    "bad_number": "Wrong or bad number",
+}
 CONTACT_METHODS = ("call", "text", "email")
 
 

@@ -385,9 +385,10 @@ def lead_contact(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpRespons
     form = ContactLogForm(request.POST)
     if not form.is_valid():
         return _bad_request(request, form)
-    how = form.cleaned_data["how"]
-    services.lead_log_contact(lead=lead, agent=agent, how=how)
-    messages.success(request, f"Logged a {how}.")
+    how, outcome = form.cleaned_data["how"], form.cleaned_data["outcome"]
+    services.lead_log_contact(lead=lead, agent=agent, how=how, outcome=outcome)
+    said = services.CALL_OUTCOMES.get(outcome, "").lower()
+    messages.success(request, f"Logged a call: {said}." if outcome else f"Logged a {how}.")
     return _after_action(request, agent, lead)
 
 

@@ -50,6 +50,30 @@
   }
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
 
+  // After tapping Call (a tel: link), coming back to the page asks how the call went: the
+  // phone app took over the screen, so the page was hidden and is shown again.
+  var CALLED = "called:" + location.pathname;
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-asks-outcome]"), store = storage();
+    if (link && store) store.setItem(CALLED, String(Date.now()));
+  });
+  function askOutcome(event) {
+    if (event && event.persisted) return;  // reloaded at once (above): asked after that
+    var store = storage(), dialog = document.getElementById("call-after");
+    if (!store || !dialog || document.visibilityState !== "visible") return;
+    var at = Number(store.getItem(CALLED) || 0);
+    if (!at) return;
+    store.removeItem(CALLED);
+    if (Date.now() - at > 3 * 3600 * 1000 || dialog.open) return;  // hours ago: not this call
+    dialog.showModal();
+  }
+  document.addEventListener("visibilitychange", askOutcome);
+  window.addEventListener("pageshow", askOutcome);
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = document.getElementById("call-after");
+    if (dialog && dialog.open && event.detail.successful) dialog.close();
+  });
+
   var REFUSED = {
     403: "You can't do that on this lead.",
     404: "That lead is no longer yours to see: someone else may have it.",
@@ -62,11 +86,12 @@
     var item = document.createElement("li");
     item.className = "msg error";
     item.textContent = plain ? xhr.responseText : (REFUSED[xhr.status] || "That didn't work. Try again.");
-    var list = document.createElement("ul");
+    var list = document.createElement("ul"), alert = document.createElement("div");
     list.className = "messages";
-    list.setAttribute("role", "alert");
     list.appendChild(item);
-    flash.replaceChildren(list);
+    alert.setAttribute("role", "alert");  // on a wrapper: the list keeps its list semantics
+    alert.appendChild(list);
+    flash.replaceChildren(alert);
     window.scrollTo(0, 0);
   });
 })();

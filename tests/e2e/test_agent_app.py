@@ -128,9 +128,8 @@ def test_an_agent_works_a_lead_from_a_phone_and_a_manager_follows(live_server, b
     phone.wait_for_selector("text=Work it")
     assert phone.get_attribute("a.action.call", "href") == f"tel:{jordan.contact.phone}"
     assert phone.get_attribute("a[href^='sms:']", "href") == f"sms:{jordan.contact.phone}"
-    phone.select_option("#id_how", "call")
-    phone.get_by_role("button", name="Log it").click()
-    phone.wait_for_selector(".timeline >> text=Alex Carter logged a call")
+    phone.locator("#log-call").get_by_role("button", name="Talked").click()
+    phone.wait_for_selector(".timeline >> text=Alex Carter called: talked")
     phone.select_option("#id_status", "qualified")
     phone.get_by_role("button", name="Move").click()
     phone.wait_for_selector(".person .badge:has-text('Qualified')")

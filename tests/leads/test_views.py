@@ -275,7 +275,8 @@ def test_a_teammate_who_sees_a_pool_lead_cannot_work_it_before_claiming(client, 
     signed_in(client, bob)
     assert client.post(f"/leads/{pool_lead.pk}/status/", {"status": "contacted"}).status_code == 403
     assert client.post(f"/leads/{pool_lead.pk}/note/", {"text": "mine now"}).status_code == 403
-    assert client.post(f"/leads/{pool_lead.pk}/contact/", {"how": "call"}).status_code == 403
+    post = {"how": "call", "outcome": "talked"}
+    assert client.post(f"/leads/{pool_lead.pk}/contact/", post).status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -309,15 +310,74 @@ def test_an_empty_note_is_refused(client, alice, alices_lead):
 )
 def test_logging_a_call_by_role(request, client, alices_lead, persona, expected):
     agent = request.getfixturevalue(persona)
-    response = signed_in(client, agent).post(f"/leads/{alices_lead.pk}/contact/", {"how": "call"})
+    response = signed_in(client, agent).post(
+        f"/leads/{alices_lead.pk}/contact/", {"how": "call", "outcome": "talked"}
+    )
     assert response.status_code == expected
     alices_lead.refresh_from_db()
     if expected == 302:
         assert alices_lead.first_contact_at is not None
         assert alices_lead.status == Lead.Status.CONTACTED
-        assert alices_lead.activities.get(kind=Activity.Kind.CONTACTED).data == {"how": "call"}
+        entry = alices_lead.activities.get(kind=Activity.Kind.CONTACTED)
+        assert entry.data == {"how": "call", "outcome": "talked"}
     else:
         assert alices_lead.first_contact_at is None
+
+
+@pytest.mark.parametrize("outcome", ["voicemail", "no_answer", "bad_number"])
+def test_a_call_that_did_not_reach_them_is_an_attempt_not_first_contact(
+    client, alice, alices_lead, outcome
+):
+    response = signed_in(client, alice).post(
+        f"/leads/{alices_lead.pk}/contact/",
+        {"how": "call", "outcome": outcome},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="lead-body",
+    )
+    assert response.status_code == 200
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_contact_at is None  # speed to contact still waits
+    assert alices_lead.accepted_at is not None  # but she is plainly working it: the clock stops
+    assert alices_lead.sla_due_at is None
+    assert alices_lead.status == Lead.Status.ACCEPTED
+    attempt = alices_lead.activities.get(kind=Activity.Kind.CALL_ATTEMPT)
+    assert attempt.data == {"how": "call", "outcome": outcome}
+    assert attempt.summary.startswith("Alice called: ")
+    assert attempt.summary.removeprefix("Alice called: ") in response.content.decode()
+    assert not alices_lead.activities.filter(kind=Activity.Kind.CONTACTED).exists()
+
+    signed_in(client, alice).post(
+        f"/leads/{alices_lead.pk}/contact/", {"how": "call", "outcome": "talked"}
+    )
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_contact_at is not None
+    assert alices_lead.status == Lead.Status.CONTACTED
+
+
+@pytest.mark.parametrize(
+    ("post", "field"),
+    [({"how": "call"}, "outcome"), ({"how": "call", "outcome": "maybe"}, "outcome"), ({}, "how")],
+)
+def test_a_call_without_its_outcome_is_a_clear_400(client, alice, alices_lead, post, field):
+    response = signed_in(client, alice).post(f"/leads/{alices_lead.pk}/contact/", post)
+    assert response.status_code == 400
+    assert f"{field}:" in response.content.decode()
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_contact_at is None
+
+
+def test_a_text_or_email_sent_is_first_contact(client, alice, alices_lead):
+    signed_in(client, alice).post(f"/leads/{alices_lead.pk}/contact/", {"how": "text"})
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_contact_at is not None
+
+
+def test_the_lead_page_asks_the_outcome_after_call_is_tapped(client, alice, alices_lead):
+    page = signed_in(client, alice).get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert 'data-asks-outcome="call-after"' in page
+    dialog = page.split('<dialog class="call-after"')[1].split("</dialog>")[0]
+    for outcome in ("talked", "voicemail", "no_answer", "bad_number"):
+        assert f'name="outcome" value="{outcome}"' in dialog
 
 
 def test_the_lead_page_offers_call_and_text_links(client, alice, alices_lead):
