@@ -165,18 +165,27 @@ class MailchimpBackend(MarketingBackend):
         """Create the audience's merge fields we use and it lacks (once per process)."""
         if self.audience in self._merge_fields_ready:
             return
+        have = self._merge_field_tags()
+        for name, tag in self.merge_tags().items():
+            if tag not in have:
+                label = name.replace("_", " ").capitalize()
+                body = {"tag": tag, "name": label, "type": "text", "required": False}
+                try:
+                    self.call("POST", f"/lists/{self.audience}/merge-fields", json_body=body)
+                except MarketingError as exc:
+                    # Another worker made it between our look and our create (Mailchimp:
+                    # 400, the tag "already exists"): what we wanted is there.
+                    if exc.status != 400 or tag not in self._merge_field_tags():
+                        raise
+        self._merge_fields_ready.add(self.audience)
+
+    def _merge_field_tags(self) -> set[str]:
         answer = self.call(
             "GET",
             f"/lists/{self.audience}/merge-fields",
             params={"count": PAGE_SIZE, "fields": "merge_fields.tag"},
         ).json()
-        have = {f.get("tag") for f in answer.get("merge_fields", [])}
-        for name, tag in self.merge_tags().items():
-            if tag not in have:
-                label = name.replace("_", " ").capitalize()
-                body = {"tag": tag, "name": label, "type": "text", "required": False}
-                self.call("POST", f"/lists/{self.audience}/merge-fields", json_body=body)
-        self._merge_fields_ready.add(self.audience)
+        return {f.get("tag") for f in answer.get("merge_fields", [])}
 
     def member_body(self, update: MemberUpdate) -> dict[str, Any]:
         tags = self.merge_tags()

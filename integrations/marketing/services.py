@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from integrations.lib.backoff import backoff
@@ -79,8 +79,13 @@ def marketing_mark(
     changes = dict(state.field_changes)
     for name in fields:
         changes[name] = {"origin": origin, "at": now.isoformat()}
+    due_at = now + delay
     SyncState.objects.filter(pk=state.pk).update(
-        due_at=now + delay, version=F("version") + 1, field_changes=changes
+        # Never earlier than it is: a push holding the row keeps its lease (it pushes this
+        # change again when it ends), a retry's backoff is waited out.
+        due_at=Case(When(due_at__gt=due_at, then=F("due_at")), default=Value(due_at)),
+        version=F("version") + 1,
+        field_changes=changes,
     )
     enqueue_on_commit(PUSH_TASK, contact_id, task_name=f"marketing-{contact_id}-{state.version}")
     return state
@@ -246,10 +251,19 @@ def marketing_push(*, contact_id: int) -> str:
 
 
 def _settle(state: SyncState, *, due_at: dt.datetime | None, **fields: Any) -> None:
-    """Write the outcome; ``due_at`` only if no change arrived since the claim."""
+    """Write the outcome; ``due_at`` only if no change arrived since the claim (else the
+    change is pushed now)."""
     if fields:
         SyncState.objects.filter(pk=state.pk).update(**fields)
-    SyncState.objects.filter(pk=state.pk, version=state.version).update(due_at=due_at)
+    if not SyncState.objects.filter(pk=state.pk, version=state.version).update(due_at=due_at):
+        _push_again(state)
+
+
+def _push_again(state: SyncState) -> None:
+    """A change arrived while this push held the row: end the lease and ring for it."""
+    now = timezone.now()
+    SyncState.objects.filter(pk=state.pk, due_at__gt=now).update(due_at=now)
+    enqueue_on_commit(PUSH_TASK, state.contact_id, task_name=f"marketing-{state.contact_id}-next")
 
 
 def _record_success(
@@ -281,11 +295,13 @@ def _record_success(
 def _record_failure(
     state: SyncState, contact: Contact, exc: MarketingError, digest: str, email: str
 ) -> None:
+    """Write a failure, only if no change arrived since the claim: the failure was about a
+    version of the contact that is no longer the one to push (that one is pushed now)."""
     attempts = state.attempts + 1
+    current = SyncState.objects.filter(pk=state.pk, version=state.version)
     if exc.kind is ErrorKind.PERMANENT:
         logger.warning("marketing push of contact %s refused for good: %s", contact.pk, exc)
-        _settle(
-            state,
+        written = current.update(
             due_at=None,
             attempts=attempts,
             last_error=str(exc),
@@ -294,6 +310,9 @@ def _record_failure(
             email=email,
             send_status="",  # a person's request the platform refused is not sent again
         )
+        if not written:
+            _push_again(state)
+            return
         Activity.objects.create(
             contact=contact,
             kind=Activity.Kind.CONTACT_UPDATED,
@@ -303,12 +322,13 @@ def _record_failure(
         return
     label = "check the settings" if exc.kind is ErrorKind.CONFIGURATION else "will retry"
     logger.warning("marketing push of contact %s failed (%s): %s", contact.pk, label, exc)
-    _settle(
-        state,
+    written = current.update(
         due_at=timezone.now() + retry_wait(attempts),
         attempts=attempts,
         last_error=f"{exc} ({label})",
     )
+    if not written:
+        _push_again(state)
 
 
 def marketing_sweep(*, now: dt.datetime | None = None, limit: int = 1000) -> int:

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -89,6 +90,9 @@ class FakeMailchimp:
         self.fail_next: deque[tuple[int, str, str]] = deque()  # (status, title, detail)
         self.batch_step_seconds = 0.0  # how long a batch takes per poll step
         self.delay_seconds = 0.0  # how long every answer takes (to see calls overlap)
+        # Called with (method, path) before a call is answered, outside the lock: a test holds
+        # calls there to make two of them overlap exactly as it wants.
+        self.before: Callable[[str, str], None] | None = None
         self.lock = threading.RLock()
         self.in_flight = 0
         self.most_in_flight = 0
@@ -138,6 +142,9 @@ class FakeMailchimp:
         if path == f"{lists}/merge-fields" and method == "GET":
             return {"merge_fields": [{"tag": t} for t in self.merge_tags], "total_items": 0}
         if path == f"{lists}/merge-fields" and method == "POST":
+            if body["tag"] in self.merge_tags:
+                detail = f'A Merge Field with the tag "{body["tag"]}" already exists for this list.'
+                raise Problem(400, "Invalid Resource", detail)
             self.merge_tags.append(body["tag"])
             return {"tag": body["tag"], "name": body["name"], "type": body["type"]}
         if path == f"{lists}/members" and method == "GET":
@@ -339,6 +346,8 @@ class FakeMailchimp:
                     return
                 body = json.loads(raw) if raw else None
                 query = parse_qs(parts.query)
+                if fake.before is not None:
+                    fake.before(self.command, parts.path)
                 with fake.lock:
                     fake.calls.append(Call(self.command, parts.path, query, body))
                     try:
