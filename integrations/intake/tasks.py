@@ -14,6 +14,13 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
+    # Lead emails waiting in the mailbox (EMAIL_INTAKE_IMAP_URL; nothing to do when unset);
+    # `manage.py email_imap --idle` reads them as they arrive.
+    "poll lead mailbox": {
+        "func": "integrations.intake.tasks.poll_lead_mailbox",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
     # Leads a missed Facebook webhook did not bring (docs/sources.md).
     "backfill facebook lead ads": {
         "func": "integrations.intake.tasks.backfill_facebook",
@@ -36,3 +43,13 @@ def backfill_facebook() -> dict[str, int]:
     from .sources.facebook.backfill import facebook_backfill_all
 
     return facebook_backfill_all()
+
+
+def poll_lead_mailbox() -> dict[str, int]:
+    from django.conf import settings
+
+    if not settings.EMAIL_INTAKE_IMAP_URL:
+        return {}
+    from .sources.email.imap import imap_poll
+
+    return vars(imap_poll())
