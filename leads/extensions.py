@@ -38,6 +38,8 @@ class TimelineEntry:
     tone: str = ""
     # Routing entries: the agent the lead went to (empty for an offer or the pool).
     agent: str = ""
+    # On a person's page, which of their inquiries the entry is about ("Buyer via zillow").
+    inquiry: str = ""
 
 
 @dataclass(frozen=True)

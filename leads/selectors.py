@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -415,20 +415,36 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
     Two queries, one more when a step offered the lead to agents, and one per timeline
     contributor.
     """
+    entries = _timeline(Q(lead=lead), Q(lead=lead), lead.contact_id, limit)
+    entries.extend(timeline_entries(lead=lead, limit=limit))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries
+
+
+ACTIVITY_FIELDS = (
+    "kind", "summary", "data", "created_at", "actor__username", "actor__agent__display_name",
+    "lead_id",
+)  # fmt: skip
+
+
+def _timeline(decided: Q, done: Q, contact_id: int, limit: int) -> list[TimelineEntry]:
+    """The routing decisions matching ``decided`` and the activities matching ``done`` (with
+    the person's own, of no lead), as timeline entries, newest first; no edge's."""
     decisions = list(
-        RoutingDecision.objects.filter(lead=lead)
+        RoutingDecision.objects.filter(decided)
         .select_related("agent", "rule")
         .only(*DECISION_FIELDS)
         .order_by("-created_at", "-id")[:limit]
     )
     names = _offered_names(decisions)
-    entries = [routing_entry(decision, names) for decision in decisions]
+    entries = [
+        replace(routing_entry(decision, names), inquiry=str(decision.lead_id))
+        for decision in decisions
+    ]
     activities = (
-        Activity.objects.filter(Q(lead=lead) | Q(contact_id=lead.contact_id, lead__isnull=True))
+        Activity.objects.filter(done | Q(contact_id=contact_id, lead__isnull=True))
         .select_related("actor__agent")
-        .only(
-            "kind", "summary", "data", "created_at", "actor__username", "actor__agent__display_name"
-        )
+        .only(*ACTIVITY_FIELDS)
         .order_by("-created_at", "-id")
     )
     if decisions:
@@ -446,11 +462,60 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
                 actor,
                 details,
                 tone="note" if activity.kind == Activity.Kind.NOTE else "",
+                inquiry=str(activity.lead_id or ""),
             )
         )
-    entries.extend(timeline_entries(lead=lead, limit=limit))
-    entries.sort(key=lambda e: e.at, reverse=True)
     return entries
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person as ``user`` may see them: their inquiries (newest first), whose they are now,
+    and one timeline of them all."""
+
+    contact: Contact
+    leads: list[Lead]
+    owner: Agent | None
+    timeline: list[TimelineEntry]
+
+    @property
+    def latest(self) -> Lead:
+        return self.leads[0]
+
+
+PERSON_LEADS = 50  # inquiries listed; the timeline's edge entries come from the newest few
+PERSON_EDGE_LEADS = 5
+
+
+def person_get(*, user: AbstractBaseUser | AnonymousUser, pk: int, limit: int = 300) -> Person:
+    """The person ``pk`` with the inquiries of theirs ``user`` may see, and one timeline of
+    those inquiries (their routing, activities, and what the edges add for the newest
+    five). Raises ``Contact.DoesNotExist`` when the user may see none of their inquiries (or
+    there is no such person): a 404 either way. A fixed number of queries: four, one more
+    when a step offered a lead to agents, and one per timeline contributor and inquiry."""
+    leads = list(
+        visible_leads(user=user)
+        .filter(contact_id=pk)
+        .select_related("contact", "assigned_agent")
+        .order_by("-received_at", "-pk")[:PERSON_LEADS]
+    )
+    if not leads:
+        raise Contact.DoesNotExist
+    contact = leads[0].contact
+    open_leads = [lead for lead in leads if lead.status not in CLOSED_STATUSES]
+    owner = next((lead.assigned_agent for lead in open_leads + leads if lead.assigned_agent), None)
+    ids = [lead.pk for lead in leads]
+    entries = _timeline(Q(lead_id__in=ids), Q(lead_id__in=ids), contact.pk, limit)
+    labels = {
+        str(lead.pk): f"{lead.get_lead_type_display()} via {lead.source}, {lead.received_at:%b %-d}"
+        for lead in leads
+    }
+    entries = [replace(entry, inquiry=labels.get(entry.inquiry, "")) for entry in entries]
+    for lead in leads[:PERSON_EDGE_LEADS]:
+        label = labels[str(lead.pk)]
+        entries.extend(replace(e, inquiry=label) for e in timeline_entries(lead=lead, limit=limit))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return Person(contact=contact, leads=leads, owner=owner, timeline=entries[:limit])
 
 
 def _offered_names(decisions: list[RoutingDecision]) -> dict[int, str]:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("pool/", views.pool, name="pool"),
     path("export/<str:what>.<str:format>", views.export, name="export"),
     path("leads/<int:pk>/", views.lead_detail, name="lead"),
+    path("people/<int:pk>/", views.person, name="person"),
     path("l/<str:code>/", views.short_link, name="short"),
     path("leads/<int:pk>/accept/", views.lead_accept, name="accept"),
     path("leads/<int:pk>/claim/", views.lead_claim, name="claim"),

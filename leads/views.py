@@ -43,7 +43,7 @@ from .forms import (
     TaskForm,
     display_phone,
 )
-from .models import Agent, ApiToken, Lead, Task, from_short_code
+from .models import Agent, ApiToken, Contact, Lead, Task, from_short_code
 from .routing import zip_facts
 
 PAGE_SIZE = 25
@@ -280,6 +280,30 @@ def _place(lead: Lead) -> str:
 def lead_detail(request: HttpRequest, agent: Agent, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     return render(request, "leads/lead_detail.html", _lead_context(request, agent, lead))
+
+
+@require_GET
+@agent_required
+def person(request: HttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    """One page per person: whose they are now, every inquiry of theirs the user may see, and
+    one timeline of them all (calls, texts, notes, routing, alerts)."""
+    try:
+        found = selectors.person_get(user=request.user, pk=pk)
+    except Contact.DoesNotExist:
+        raise Http404("No such person.") from None
+    latest = found.latest
+    access = selectors.lead_access(user=request.user, lead=latest)
+    context = {
+        "agent": agent,
+        "person": found,
+        "contact": found.contact,
+        "lead": latest,
+        "access": access,
+        "phone_display": display_phone(found.contact.phone),
+        "now": timezone.now(),
+        "nav": "inbox",
+    }
+    return render(request, "leads/person.html", context)
 
 
 @require_GET

@@ -1,7 +1,8 @@
 """An agent's follow-up, whole, in a real browser: tap Call, come back to the page and say how
-it went (only "talked" is first contact), set a follow-up for tomorrow in two taps, and find it
-in Today the next day (the server's clock moved on a day), on a phone and on a desktop, with
-axe-core on every page (no serious or critical violation)."""
+it went (only "talked" is first contact), set a follow-up for tomorrow in two taps, find it
+in Today the next day (the server's clock moved on a day), on a phone and on a desktop, and
+the person's whole history on one page when they write again; axe-core on every page (no
+serious or critical violation)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from leads.data import LeadData
 from leads.followups import agent_zone
 from leads.models import Activity, Agent, Task
+from leads.services import lead_capture
 from tests.e2e.test_agent_app import PASSWORD, capture_demo_leads, sign_in
 
 
@@ -121,3 +124,24 @@ def test_a_call_with_its_outcome_and_a_follow_up_found_in_today_tomorrow(
     phone.wait_for_selector(f"#task-{task.pk}", state="detached")
     assert Task.objects.get(pk=task.pk).status == Task.Status.DONE
     assert Activity.objects.filter(lead=jordan, kind=Activity.Kind.TASK_DONE).exists()
+
+    # Jordan writes again: one page for the person, both inquiries, one history.
+    again = lead_capture(
+        data=LeadData(
+            source="realtor", external_id="again-1", received_at=timezone.now(),
+            first_name=jordan.contact.first_name, last_name=jordan.contact.last_name,
+            email=jordan.contact.email, phone=jordan.contact.phone, property_zip="33139",
+            lead_type="seller", message="Also thinking of selling my condo.",
+        )
+    ).lead  # fmt: skip
+    assert again.contact_id == jordan.contact_id
+    phone.goto(f"{base}/leads/{jordan.pk}/")
+    phone.get_by_role("link", name="All 2 inquiries and everything that happened").click()
+    phone.wait_for_selector("#history-title")
+    assert phone.locator(".inquiry-list li").count() == 2
+    history = phone.inner_text(".timeline")
+    for said in ("called: no answer", "called: talked", "set a follow-up", "follow-up (call) done"):
+        assert said in history, said
+    assert "Seller via realtor" in history
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    axe(phone)
