@@ -377,6 +377,9 @@ EMAIL_INTAKE_WEBHOOK_MAX_BYTES: int = env.int(
     "EMAIL_INTAKE_WEBHOOK_MAX_BYTES", default=30 * 1024 * 1024
 )
 EMAIL_INTAKE_IMAP_URL: str = env.str("EMAIL_INTAKE_IMAP_URL", default="")
+# A vendor's lead emails failing this often in an hour (and three times its usual) is shown on
+# the lead-sources health page and mailed to ADMINS once a day.
+EMAIL_VENDOR_ALERT_MIN_FAILURES: int = env.int("EMAIL_VENDOR_ALERT_MIN_FAILURES", default=3)
 # The providers' inbound webhooks (django-anymail, under /hooks/email/), by anymail's own
 # setting names: ANYMAIL_WEBHOOK_SECRET is "user:password" (HTTP Basic, in the URL you give
 # Amazon SES, Postmark or SendGrid); Mailgun signs with MAILGUN_WEBHOOK_SIGNING_KEY. A provider

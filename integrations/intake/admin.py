@@ -26,6 +26,7 @@ from .models import (
 from .selectors import email_unknown_recipients, source_health
 from .services import events_replay
 from .sources.email.addresses import agent_address, team_address
+from .sources.email.health import email_vendor_failures
 from .sources.facebook.backfill import facebook_backfill
 from .sources.facebook.mapping import MAPPABLE_FIELDS
 from .sources.facebook.pages import facebook_page_set_token
@@ -124,6 +125,7 @@ class LeadSourceAdmin(admin.ModelAdmin):
             "rows": rows,
             "stuck_after": settings.EVENT_SWEEP_AFTER_SECONDS,
             "unknown_recipients": email_unknown_recipients(),
+            "failing_vendors": [v for v in email_vendor_failures() if v.rising],
             "pages_to_reauthorise": FacebookPage.objects.filter(
                 status=FacebookPage.Status.NEEDS_REAUTH
             ).count(),

@@ -21,6 +21,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
+    # A vendor's lead emails suddenly failing to parse: ADMINS are mailed once.
+    "lead email vendor alerts": {
+        "func": "integrations.intake.tasks.email_vendor_alerts",
+        "schedule_type": "I",
+        "minutes": 5,
+    },
     # Leads a missed Facebook webhook did not bring (docs/sources.md).
     "backfill facebook lead ads": {
         "func": "integrations.intake.tasks.backfill_facebook",
@@ -53,3 +59,9 @@ def poll_lead_mailbox() -> dict[str, int]:
     from .sources.email.imap import imap_poll
 
     return vars(imap_poll())
+
+
+def email_vendor_alerts() -> list[str]:
+    from .sources.email.health import email_vendor_alerts as alerts
+
+    return alerts()

@@ -87,7 +87,13 @@ class EmailSource(Source):
             )
         mail = Mail(message, raw, recipient.address)
         parser = next(p for p in parsers() if p.recognises(mail))
-        parsed = parser.parse(mail)
+        try:
+            parsed = parser.parse(mail)
+        except ParseError as exc:
+            # Named after its parser: the health page counts each vendor's failures.
+            reason = str(exc)
+            prefix = f"{parser.label}: "
+            raise ParseError(reason if reason.startswith(prefix) else prefix + reason) from exc
         if parsed is None:
             raise Ignored(f"Not an inquiry ({parser.label}): no lead in this email.")
         door = str(event.meta.get("door") or "")
