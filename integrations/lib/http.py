@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from .backoff import backoff as backoff_seconds
 
@@ -25,6 +26,34 @@ USER_AGENT = "Leadline/0.1 (+https://github.com/leadline)"
 
 _session = requests.Session()
 _session.headers["User-Agent"] = USER_AGENT
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connects wherever the URL says (an address) while speaking TLS to ``hostname``: the
+    SNI it sends and the name the certificate must carry."""
+
+    def __init__(self, hostname: str) -> None:
+        self.hostname = hostname
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self.hostname
+        kwargs["assert_hostname"] = self.hostname
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _pinned(url: str, address: str) -> tuple[requests.Session, str, str]:
+    """A session, the URL and the ``Host`` header that reach ``url`` at ``address`` (an IP
+    already checked) with no second look-up of its host name."""
+    parts = urlsplit(url)
+    hostname = parts.hostname or ""
+    ip = f"[{address}]" if ":" in address else address
+    netloc = f"{ip}:{parts.port}" if parts.port else ip
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.mount(f"{parts.scheme}://", _PinnedAdapter(hostname))
+    host = f"{hostname}:{parts.port}" if parts.port else hostname
+    return session, parts._replace(netloc=netloc).geturl(), host
 
 
 class HttpError(Exception):
@@ -57,8 +86,14 @@ def request(
     retries: int = 2,
     backoff: float = 0.5,
     follow_redirects: bool = False,
+    connect_to: str | None = None,
 ) -> requests.Response:
     """Send a request and return the 2xx/3xx response.
+
+    ``connect_to``: the IP address to connect to instead of looking the URL's host up (the
+    one a caller resolved and checked); the ``Host`` header, TLS's SNI and the certificate's
+    name check still use the URL's host. No DNS answer can then change between the check and
+    the connection (a rebinding).
 
     Redirects are not followed unless asked: a host we checked (Amazon's certificate host, a
     webhook receiver) must not send us somewhere we did not check. A 3xx is returned as it is.
@@ -68,12 +103,16 @@ def request(
     (``permanent=False`` for the transient kinds, ``True`` for the rest).
     """
     host = urlsplit(url).netloc
+    session = _session
+    if connect_to is not None:
+        session, url, host_header = _pinned(url, connect_to)
+        headers = {**(headers or {}), "Host": host_header}
     attempt = 0
     while True:
         attempt += 1
         started = time.monotonic()
         try:
-            response = _session.request(
+            response = session.request(
                 method, url, params=params, json=json, data=data, headers=headers, auth=auth,
                 timeout=timeout, allow_redirects=follow_redirects,
             )  # fmt: skip

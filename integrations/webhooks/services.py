@@ -5,7 +5,8 @@ is written, inside the transaction of the change it tells of (an outbox), as one
 :class:`WebhookDelivery` row per subscription that wants it, with the body as it will be
 signed and sent, and the queue is rung for each after the commit. A failed attempt is logged
 (:class:`WebhookAttempt`) and the next one scheduled with exponential backoff; the sweeper
-(every minute) rings again for every delivery due, until ``WEBHOOK_RETRY_WINDOW_SECONDS``.
+(every minute) rings again for every delivery due, until ``WEBHOOK_RETRY_WINDOW_SECONDS``, so
+a retry goes out up to a minute after its time (docs/api.md says so).
 A subscription failing for that whole window, or told 410 Gone, is disabled and operations
 are told. Signing: https://www.standardwebhooks.com/ (``{id}.{timestamp}.{body}``, HMAC-SHA256
 keyed with the base64-decoded secret after ``whsec_``).
@@ -103,27 +104,41 @@ def webhooks_enqueue(
 # --- Sending --------------------------------------------------------------------------------
 
 
-def check_destination(url: str) -> None:
-    """Raise ``UnsafeDestination`` unless every address ``url``'s host resolves to is public.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
-    ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts the check (a receiver on your own network; the
-    tests' local receivers). Without it, a subscription cannot make us call the database,
-    the cloud's metadata service or anything else on our side of the firewall.
+
+def check_destination(url: str) -> str:
+    """The address to send to for ``url``: its host looked up once and checked, to be
+    connected to as it is (``http.request(connect_to=...)``), so that no second look-up can
+    lead elsewhere. Raises ``UnsafeDestination`` for a URL we do not send to.
+
+    Only ``https``; plain ``http`` only to this machine (localhost, 127.0.0.1, ::1) and only
+    with ``DEBUG`` or ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` (a local receiver while developing
+    or testing). Every address the host resolves to must be public unless
+    ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``: a subscription cannot make us call the database, the
+    cloud's metadata service or anything else on our side of the firewall.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeDestination(f"Not an http(s) URL: {url[:100]!r}.")
-    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return
+        raise UnsafeDestination(f"Not an https URL: {url[:100]!r}.")
+    local = settings.DEBUG or settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+    if parts.scheme == "http" and not (local and parts.hostname in LOOPBACK_NAMES):
+        raise UnsafeDestination("Use https: events carry people's details.")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as exc:
         raise UnsafeDestination(f"Cannot resolve {parts.hostname}: {exc}.") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not address.is_global or (mapped is not None and not mapped.is_global):
-            raise UnsafeDestination(f"{parts.hostname} resolves to a non-public address.")
+    addresses = [str(info[4][0]).split("%")[0] for info in infos]
+    if not addresses:
+        raise UnsafeDestination(f"Cannot resolve {parts.hostname}.")
+    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            mapped = getattr(address, "ipv4_mapped", None)
+            if not address.is_global or (mapped is not None and not mapped.is_global):
+                raise UnsafeDestination(f"{parts.hostname} resolves to a non-public address.")
+    return addresses[0]
 
 
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
@@ -160,7 +175,7 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     excerpt = error = ""
     started = time.monotonic()
     try:
-        check_destination(subscription.url)
+        address = check_destination(subscription.url)
         response = http.request(
             "POST",
             subscription.url,
@@ -168,6 +183,7 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
             headers=headers,
             timeout=(3.05, settings.WEBHOOK_TIMEOUT_SECONDS),
             retries=0,
+            connect_to=address,  # the address just checked: no second look-up
         )
         status_code, excerpt = response.status_code, response.text[:EXCERPT]
         if 300 <= status_code < 400:

@@ -276,7 +276,15 @@ def test_private_and_loopback_addresses_are_refused_unless_allowed(
 
     attempt = WebhookDelivery.objects.get().log.get()
     assert receiver.requests == []
-    assert attempt.error.startswith("refused: 127.0.0.1 resolves to a non-public address")
+    # Plain http only to a local receiver while developing or testing; https to a private
+    # address is refused for the address.
+    assert attempt.error == "refused: Use https: events carry people's details."
+    WebhookSubscription.objects.update(url=receiver.url.replace("http:", "https:"))
+    WebhookDelivery.objects.update(status="pending", next_attempt_at=timezone.now())
+    webhook_deliver(delivery_id=WebhookDelivery.objects.get().pk)
+    latest = WebhookDelivery.objects.get().log.order_by("-pk").first()
+    assert latest is not None
+    assert latest.error.startswith("refused: 127.0.0.1 resolves to a non-public address")
 
 
 def test_an_operator_redelivers_from_the_admin(
@@ -319,11 +327,32 @@ def test_the_admin_shows_a_new_subscriptions_secret_once(admin_client, team, set
 def test_the_admin_refuses_a_private_address(admin_client, team):
     response = admin_client.post(
         "/admin/webhooks/webhooksubscription/add/",
-        {"name": "Sneaky", "url": "http://169.254.169.254/latest/meta-data/", "is_active": "on"},
+        {"name": "Sneaky", "url": "https://169.254.169.254/latest/meta-data/", "is_active": "on"},
     )
 
     assert response.status_code == 200
     assert "non-public address" in response.content.decode()
+    assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_local"),
+    [
+        ("http://crm.example.com/hooks", False),
+        ("http://crm.example.com/hooks", True),  # a local receiver may; no one else
+        ("http://127.0.0.1:8899/in", False),
+        ("ftp://crm.example.com/hooks", False),
+    ],
+)
+def test_the_admin_takes_https_only(admin_client, team, settings, url, allow_local):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = allow_local
+    response = admin_client.post(
+        "/admin/webhooks/webhooksubscription/add/",
+        {"name": "Plain", "url": url, "team": team.pk, "is_active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert "https" in response.content.decode()
     assert not WebhookSubscription.objects.exists()
 
 
