@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from integrations.intake.models import InboundEvent
 from integrations.intake.services import event_process
