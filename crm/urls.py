@@ -1,11 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from crm.health import healthz, metrics, readyz
 from integrations.alerts import api as alerts_api
 from integrations.intake import api as intake_api
+from leads.api import unknown_path
 from leads.auth import ThrottledLoginView
 
 # The REST API: the domain's resources (leads.api) and the edges' (intake's, which also gives
@@ -25,6 +26,8 @@ urlpatterns = [
     path("api/v1/", include((api.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Any other /api/ path: the API's JSON 404, with DEBUG on too.
+    re_path(r"^api/(?P<rest>.*)$", unknown_path, name="api-unknown"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),

@@ -19,8 +19,16 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+)
+from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
@@ -259,6 +267,18 @@ ERROR_DESCRIPTIONS = {
 class ApiSchema(AutoSchema):
     """drf-spectacular's schema, with the error responses every operation can give."""
 
+    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
+        """A ``PATCH`` body as its action validates it: each action reads its own serializer
+        in full (moving a lead needs its ``status``), where drf-spectacular would make every
+        field optional (``Patched...``) as DRF's generic partial update does."""
+        if self.method != "PATCH":
+            return super()._get_request_for_media_type(serializer, direction)
+        self.method = "PUT"
+        try:
+            return super()._get_request_for_media_type(serializer, direction)
+        finally:
+            self.method = "PATCH"
+
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
@@ -352,6 +372,22 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         body = {"status": 404, "code": "not_found", "message": "No such endpoint.", "fields": {}}
         return JsonResponse(body, status=404)
     return page_not_found(request, exception)
+
+
+@csrf_exempt  # it changes nothing: a POST without a CSRF token gets the 404 too
+def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Every ``/api/`` path no route matches (the last pattern under ``/api/``): the API's
+    JSON 404, with ``DEBUG`` on too (where Django would answer its HTML debug page), and for a
+    path whose id is not a number (``/api/v1/leads/abc/``). A ``GET`` without its trailing
+    slash is redirected as ``APPEND_SLASH`` does when the path with one is an endpoint."""
+    if settings.APPEND_SLASH and request.method in ("GET", "HEAD") and not rest.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.url_name != "api-unknown":
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return not_found(request, Http404())
 
 
 def object_id(value: Any) -> int:

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import followups, routing, signals
+from . import followups, inputs, routing, signals
 from .data import LeadData, PersonEvent
 from .models import (
     API_TOKEN_PREFIX,
@@ -769,11 +769,16 @@ def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, st
     """Make a new API token for ``user``; return it and the token itself, to show once.
 
     The token is ``lla_`` and 43 URL-safe characters (256 random bits); only its SHA-256 and
-    its first 12 characters are kept. ``ValueError`` when ``name`` is empty.
+    its first 12 characters are kept. ``ValueError`` when ``name`` is empty or holds a
+    control character.
     """
     name = name.strip()
     if not name:
         raise ValueError("name: give the token a name, e.g. what it is for.")
+    try:
+        inputs.check_id(name, "name")
+    except inputs.InputError as exc:
+        raise ValueError(exc.message) from exc
     raw = _new_key(API_TOKEN_PREFIX)
     token = ApiToken.objects.create(
         user_id=user.pk, name=name[:100], prefix=raw[:12], digest=api_token_digest(raw)

@@ -22,6 +22,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from integrations.intake.models import InboundEvent
 from integrations.intake.services import event_store
 from leads.auth import client_address as client_ip
+from leads.inputs import InputError, check_id, clean_text
 
 from .channels import sms
 from .models import AgentAlert
@@ -41,6 +42,16 @@ def signed_by_twilio(request: HttpRequest) -> bool:
         return False
     url = settings.SITE_URL + request.get_full_path()
     return bool(RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature))
+
+
+def _unfit_id(*, sid: str, status: str = "") -> str:
+    """Why ``MessageSid`` (or ``MessageStatus``) cannot be stored as an id; empty if it can."""
+    try:
+        check_id(sid, "MessageSid")
+        check_id(status, "MessageStatus")
+    except InputError as exc:
+        return exc.message
+    return ""
 
 
 def _store(request: HttpRequest, source: str, external_id: str) -> InboundEvent | None:
@@ -73,6 +84,8 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     status = request.POST.get("MessageStatus", "")
     if not sid or not status:
         return HttpResponse("MessageSid and MessageStatus are required.", status=400)
+    if problem := _unfit_id(sid=sid, status=status):
+        return HttpResponse(problem, status=400)
     event = _store(request, "twilio_status", f"{sid}:{status}")
     if event is not None:
         try:
@@ -92,6 +105,8 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     sid = request.POST.get("MessageSid", "")
     if not sid:
         return HttpResponse("MessageSid is required.", status=400)
+    if problem := _unfit_id(sid=sid):
+        return HttpResponse(problem, status=400)
     reply = MessagingResponse()
     event = _store(request, "twilio_sms", sid)
     if event is not None:
@@ -99,7 +114,7 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 text = agent_text_receive(
                     phone=request.POST.get("From", ""),
-                    body=request.POST.get("Body") or "",
+                    body=clean_text(request.POST.get("Body") or ""),
                     opt_out=sms.opt_out_of(request.POST),
                 )
             if text:

@@ -26,6 +26,7 @@ import requests
 from django.conf import settings
 
 from integrations.lib import http
+from leads.inputs import clean_text
 
 from .base import (
     BatchOutcome,
@@ -338,7 +339,7 @@ class MailchimpBackend(MarketingBackend):
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
         except (UnicodeDecodeError, ValueError) as exc:
             raise WebhookError("The body is not form-encoded (type=...&data[...]=...).") from exc
-        form = dict(pairs)
+        form = {clean_text(key): clean_text(value) for key, value in pairs}
         kind = form.get("type", "")
         if not kind:
             raise WebhookError("The field 'type' is missing.")

@@ -93,3 +93,15 @@ def test_the_docs_are_served_from_our_own_static_files(client):
         client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css").status_code
         == 200
     )
+
+
+def test_the_schema_says_a_lead_update_needs_its_status(client):
+    """PATCH /leads/{id}/ with ``{}`` answers 400 "status required": the schema says so too
+    (drf-spectacular would otherwise make every field of a PATCH optional)."""
+    document = client.get("/api/schema/?format=json").json()
+    operation = document["paths"]["/api/v1/leads/{id}/"]["patch"]
+    body = operation["requestBody"]
+    ref = body["content"]["application/json"]["schema"]["$ref"].rpartition("/")[2]
+
+    assert body.get("required") is True
+    assert document["components"]["schemas"][ref]["required"] == ["status"]

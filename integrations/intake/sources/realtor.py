@@ -31,7 +31,7 @@ from integrations.intake.sources.values import (
     text,
 )
 from leads.data import ConsentData, LeadData
-from leads.inputs import InputError, read_json
+from leads.inputs import InputError, check_id, read_json
 from leads.models import Consent, Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 
@@ -81,6 +81,10 @@ def read_lead(body: bytes) -> dict[str, Any]:
         raise ParseError('Lead: the body must be a JSON object with a "Lead" object.')
     if not lead_guid(lead):
         raise ParseError("Lead.lead_info.lead_guid: missing; it identifies the lead.")
+    try:
+        check_id(lead_guid(lead), "Lead.lead_info.lead_guid")
+    except InputError as exc:
+        raise ParseError(exc.message) from exc
     consumer = block(lead, "lead_consumer_info")
     if not normalize_email(text(consumer.get("email"))) and not normalize_phone(
         text(consumer.get("phone"))

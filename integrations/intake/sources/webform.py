@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from integrations.intake.models import InboundEvent, WebForm
 from integrations.intake.sources.base import ParseError, Source
 from leads.data import ConsentData, LeadData
-from leads.inputs import InputError, read_json
+from leads.inputs import InputError, clean_value, read_json
 from leads.models import Consent, Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 
@@ -146,7 +146,7 @@ def read_submission(body: bytes, content_type: str) -> dict[str, Any]:
         repeated = {k: ["Send this field once."] for k, v in parsed.items() if len(v) > 1}
         if repeated:
             raise SubmissionError("Some fields were sent more than once.", repeated)
-        fields = {k: v[0] for k, v in parsed.items()}
+        fields = clean_value({k: v[0] for k, v in parsed.items()})
     else:
         raise SubmissionError(
             f"Unsupported content type {media_type!r}: send form data or application/json."

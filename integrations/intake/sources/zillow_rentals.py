@@ -25,7 +25,7 @@ from integrations.intake.models import InboundEvent
 from integrations.intake.sources.base import ParseError, Refused, Source
 from integrations.intake.sources.values import decimal, flag, split_name, state_code, text
 from leads.data import LeadData
-from leads.inputs import InputError, read_json
+from leads.inputs import InputError, clean_text, read_json
 from leads.models import Lead
 from leads.normalize import normalize_email, normalize_phone, normalize_zip
 
@@ -70,7 +70,7 @@ def read_callback(body: bytes) -> dict[str, str]:
         parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ParseError(f"The body is not UTF-8 form data: {exc}.") from exc
-    fields = {key: values[0].strip() for key, values in parsed.items()}
+    fields = {clean_text(key): clean_text(values[0].strip()) for key, values in parsed.items()}
     missing = [name for name in REQUIRED if not fields.get(name)]
     if missing:
         raise ParseError(f"{', '.join(missing)}: missing; Zillow always sends listingId and email.")

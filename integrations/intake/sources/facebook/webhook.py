@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from leads.inputs import InputError, read_json
+from leads.inputs import InputError, check_id, read_json
 
 KEY = "facebook"
 # Facebook sends up to 1000 changes in one POST; this is several times that.
@@ -78,6 +78,10 @@ def _check_leadgen(value: Any) -> None:
     for name in ("leadgen_id", "page_id"):
         if not facebook_id(value.get(name)):
             raise Malformed(f"A leadgen change has no '{name}'.")
+        try:
+            check_id(facebook_id(value.get(name)), name)
+        except InputError as exc:
+            raise Malformed(exc.message) from exc
 
 
 def facebook_id(value: Any) -> str:
