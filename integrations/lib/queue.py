@@ -6,13 +6,15 @@ there and the sweeper rings again, so a failure here is logged and never raised 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models.signals import post_migrate
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -92,6 +94,31 @@ def waiting_args(func: str, broker: Broker | None = None) -> set[tuple[Any, ...]
         logger.warning("could not read the queue (%s: %s)", type(exc).__name__, exc)
         return None
     return waiting
+
+
+def enqueue_at(when: dt.datetime, func: str, *args: Any, within: float = 600.0) -> bool:
+    """Ring for ``func(*args)`` at ``when``, from a timer in this queue worker; returns
+    whether a timer was set.
+
+    django-q2 has no delayed task, and its scheduler looks only every 30 seconds, so a row
+    due in a few seconds (a retry) would wait for its sweep. In a worker, for a wait of up
+    to ``within`` seconds, a timer thread rings at the time instead. The row stays the
+    truth: if this process ends first (a recycled or killed worker), the sweep rings for it.
+    """
+    delay = (when - timezone.now()).total_seconds()
+    if not in_worker() or delay > within:
+        return False
+
+    def ring() -> None:
+        try:
+            enqueue(func, *args)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    timer = threading.Timer(max(0.0, delay) + 0.05, ring)  # never a moment early
+    timer.daemon = True
+    timer.start()
+    return True
 
 
 def _run_here(func: str, *args: Any) -> None:

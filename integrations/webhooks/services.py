@@ -5,8 +5,9 @@ is written, inside the transaction of the change it tells of (an outbox), as one
 :class:`WebhookDelivery` row per subscription that wants it, with the body as it will be
 signed and sent, and the queue is rung for each after the commit. A failed attempt is logged
 (:class:`WebhookAttempt`) and the next one scheduled with exponential backoff; the sweeper
-(every minute) rings again for every delivery due, until ``WEBHOOK_RETRY_WINDOW_SECONDS``, so
-a retry goes out up to a minute after its time (docs/api.md says so).
+(every minute) rings again for every delivery due, until ``WEBHOOK_RETRY_WINDOW_SECONDS``.
+A retry due within ten minutes is rung at its time by the worker that failed the attempt
+(``enqueue_at``); the sweep is the safety net.
 A subscription failing for that whole window, or told 410 Gone, is disabled and operations
 are told. Signing: https://www.standardwebhooks.com/ (``{id}.{timestamp}.{body}``, HMAC-SHA256
 keyed with the base64-decoded secret after ``whsec_``).
@@ -35,7 +36,7 @@ from django.utils import timezone
 
 from integrations.lib import http
 from integrations.lib.backoff import backoff
-from integrations.lib.queue import enqueue_on_commit
+from integrations.lib.queue import enqueue_at, enqueue_on_commit
 
 from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription, events_start
 from .selectors import subscriptions_forget, subscriptions_wanting
@@ -247,6 +248,9 @@ def _record(
             "delivered_at", "next_attempt_at",
         ]
     )  # fmt: skip
+    if delivery.status == WebhookDelivery.Status.PENDING and delivery.next_attempt_at:
+        # Rung at its time by this worker (the sweep, once a minute, is the safety net).
+        enqueue_at(delivery.next_attempt_at, DELIVER_TASK, delivery.pk)
     if delivery.status == WebhookDelivery.Status.FAILED:
         subscription.refresh_from_db()
         window = dt.timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
