@@ -4,6 +4,7 @@ and authenticated the way the provider makes it; a forged one refused with nothi
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -11,10 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 from django.test import Client
 
 from integrations.intake.models import InboundEvent
+from integrations.lib import http
 from leads.models import Lead
+
+from .test_zillow import CERT_URL, FakeOutside, aws_string_to_sign
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "email"
 RAW = (FIXTURES / "leadmetadata__head.eml").read_bytes()
@@ -34,6 +42,25 @@ def basic(secret: str = SECRET) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
 
 
+@pytest.fixture
+def sns_key(monkeypatch):
+    """Amazon's SNS signing key, as the Zillow tests stand it in: a key, its self-signed
+    certificate served at the certificate URL through ``integrations.lib.http``."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    monkeypatch.setattr(
+        http, "request", FakeOutside(certificate.public_bytes(serialization.Encoding.PEM))
+    )
+    return key
+
+
 def mailgun_fields(key: str = SIGNING_KEY) -> dict[str, str]:
     """Mailgun's signature: HMAC-SHA256 of timestamp + token with the webhook signing key."""
     timestamp, token = str(int(time.time())), "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0"
@@ -41,8 +68,9 @@ def mailgun_fields(key: str = SIGNING_KEY) -> dict[str, str]:
     return {"timestamp": timestamp, "token": token, "signature": signature}
 
 
-def ses_notification(raw: bytes = RAW) -> tuple[bytes, dict[str, str]]:
-    """An Amazon SNS notification of an SES receipt rule's SNS action (base64 content)."""
+def ses_notification(raw: bytes = RAW, key=None) -> tuple[bytes, dict[str, str]]:
+    """An Amazon SNS notification of an SES receipt rule's SNS action (base64 content),
+    signed with ``key`` as SNS signs (SignatureVersion 2: SHA256withRSA)."""
     message = {
         "notificationType": "Received",
         "mail": {"source": "leads@idx.example.net", "destination": ["miami@leads.example.com"]},
@@ -63,7 +91,12 @@ def ses_notification(raw: bytes = RAW) -> tuple[bytes, dict[str, str]]:
         "TopicArn": "arn:aws:sns:us-east-1:1:leads",
         "Message": json.dumps(message),
         "Timestamp": "2026-12-01T19:05:00.000Z",
+        "SignatureVersion": "2",
+        "SigningCertURL": CERT_URL,
     }
+    if key is not None:
+        signature = key.sign(aws_string_to_sign(body), padding.PKCS1v15(), hashes.SHA256())
+        body["Signature"] = base64.b64encode(signature).decode()
     headers = {
         "x-amz-sns-message-type": "Notification",
         "x-amz-sns-message-id": body["MessageId"],
@@ -144,8 +177,8 @@ def test_sendgrid_raw_with_basic_auth(client: Client, team):
     assert (event.meta["door"], event.meta["recipient"]) == ("sendgrid", "miami@leads.example.com")
 
 
-def test_amazon_ses_sns_notification_with_basic_auth(client: Client, team, run_queue):
-    body, headers = ses_notification()
+def test_amazon_ses_sns_notification_with_basic_auth(client: Client, team, run_queue, sns_key):
+    body, headers = ses_notification(key=sns_key)
     response = client.post(
         "/hooks/email/amazon_ses/inbound/", body, content_type="text/plain; charset=UTF-8",
         headers={**headers, **basic()},
@@ -159,8 +192,20 @@ def test_amazon_ses_sns_notification_with_basic_auth(client: Client, team, run_q
     assert Lead.objects.count() == 1
 
 
-def test_amazon_ses_without_credentials_is_asked_for_them_and_stores_nothing(client: Client):
-    body, headers = ses_notification()
+def test_amazon_ses_with_a_forged_sns_signature_is_refused(client: Client, sns_key):
+    body, headers = ses_notification()  # unsigned
+    response = client.post(
+        "/hooks/email/amazon_ses/inbound/", body, content_type="text/plain",
+        headers={**headers, **basic()},
+    )  # fmt: skip
+    assert response.status_code == 403
+    assert not InboundEvent.objects.exists()
+
+
+def test_amazon_ses_without_credentials_is_asked_for_them_and_stores_nothing(
+    client: Client, sns_key
+):
+    body, headers = ses_notification(key=sns_key)
     response = client.post(
         "/hooks/email/amazon_ses/inbound/", body, content_type="text/plain", headers=headers
     )

@@ -89,7 +89,33 @@ def _read_form(request: HttpRequest, body: bytes) -> None:
     request._post, request._files = post, files  # type: ignore[attr-defined]
 
 
-def guarded(view: Callable[..., HttpResponse], secret: str) -> Callable[..., HttpResponse]:
+def sns_signature_refused(body: bytes) -> HttpResponse | None:
+    """Amazon SES posts through SNS, which signs each message; anymail checks only its Basic
+    auth, so the SNS signature is checked here as for Zillow's deliveries (the certificate
+    fetched from Amazon's SNS host only). None when it holds."""
+    from integrations.intake.sources.base import Refused
+    from integrations.intake.sources.zillow import (
+        CertificateUnavailable,
+        read_envelope,
+        verify_signature,
+    )
+
+    try:
+        verify_signature(read_envelope(body))
+    except Refused as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
+    except CertificateUnavailable:
+        response = JsonResponse({"error": "Could not check the signature now; retry."}, status=503)
+        response["Retry-After"] = "60"
+        return response
+    return None
+
+
+def guarded(
+    view: Callable[..., HttpResponse],
+    secret: str,
+    secret_check: Callable[[bytes], HttpResponse | None] | None = None,
+) -> Callable[..., HttpResponse]:
     @csrf_exempt
     def inbound(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not configured(secret):
@@ -102,6 +128,8 @@ def guarded(view: Callable[..., HttpResponse], secret: str) -> Callable[..., Htt
             if len(body) > limit:
                 return JsonResponse({"error": f"A post is at most {limit} bytes."}, status=413)
             request._body = body
+            if secret_check is not None and (refused := secret_check(body)) is not None:
+                return refused
             _read_form(request, body)
         return view(request, *args, **kwargs)
 
@@ -113,8 +141,14 @@ def email_hook_patterns() -> list[URLPattern]:
     ``hooks/email/``."""
     from anymail.urls import urlpatterns
 
+    checks = {"amazon_ses_inbound_webhook": sns_signature_refused}
     return [
-        URLPattern(p.pattern, guarded(p.callback, PROVIDERS[p.name][1]), p.default_args, p.name)
+        URLPattern(
+            p.pattern,
+            guarded(p.callback, PROVIDERS[p.name][1], checks.get(p.name or "")),
+            p.default_args,
+            p.name,
+        )
         for p in urlpatterns
         if isinstance(p, URLPattern) and p.name in PROVIDERS
     ]
