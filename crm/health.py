@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from integrations.alerts.models import SendingFault
 from integrations.alerts.selectors import alerts_by_channel_and_status, oldest_due_alert_at
 from integrations.intake.selectors import events_by_source_and_status, oldest_pending_event_at
 from integrations.webhooks.selectors import deliveries_by_status, oldest_due_delivery_at
@@ -101,8 +102,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "queue_depth": depth,
         "oldest_wait_seconds": ages,
         "max_wait_seconds": settings.HEALTHZ_MAX_WAIT_SECONDS,
+        "warnings": sending_faults() if checks["database"] == "ok" else [],
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def sending_faults() -> list[str]:
+    """What stops a channel sending (credentials, an unregistered sender): for people, not
+    the status, so a monitor is told without the instance being taken out of service."""
+    return [
+        f"{fault.channel} {fault.code} since {fault.first_seen_at.isoformat()}: "
+        f"{fault.message} ({fault.occurrences}x, {fault.where})"
+        for fault in SendingFault.objects.filter(cleared_at__isnull=True)[:20]
+    ]
 
 
 def metrics_allowed(request: HttpRequest) -> bool:

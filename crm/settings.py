@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "integrations.marketing",
     "integrations.alerts",
     "integrations.intake",
+    "integrations.conversations",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from crm.health import healthz, metrics, readyz
 from integrations.alerts import api as alerts_api
+from integrations.conversations import api as conversations_api
 from integrations.intake import api as intake_api
 from leads.api import unknown_path
 from leads.auth import ThrottledLoginView
@@ -14,6 +15,7 @@ from leads.auth import ThrottledLoginView
 api = SimpleRouter(use_regex_path=False)
 intake_api.register(api)
 alerts_api.register(api)
+conversations_api.register(api)
 
 handler404 = "leads.api.not_found"
 
@@ -36,5 +38,6 @@ urlpatterns = [
     path("oauth/", include("social_django.urls", namespace="social")),
     path("", include("integrations.intake.urls")),
     path("", include("integrations.alerts.urls")),
+    path("", include("integrations.conversations.urls")),
     path("", include("leads.urls")),
 ]

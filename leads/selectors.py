@@ -39,6 +39,7 @@ from .models import (
     INBOX_GROUP,
     Activity,
     Agent,
+    Consent,
     Contact,
     Integration,
     IntegrationUser,
@@ -927,3 +928,12 @@ def leads_by_source() -> dict[str, int]:
     source and external id answers it)."""
     rows = Lead.objects.order_by().values_list("source").annotate(n=Count("id"))
     return dict(rows)
+
+
+def consent_latest(*, contact_id: int, channel: str) -> Consent | None:
+    """The person's answer on ``channel``: the latest consent recorded (None: never asked)."""
+    return (
+        Consent.objects.filter(contact_id=contact_id, channel=channel)
+        .order_by("-obtained_at", "-id")
+        .first()
+    )

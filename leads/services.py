@@ -330,6 +330,43 @@ def person_event_record(*, data: LeadData, event: PersonEvent) -> Activity | Non
         )  # fmt: skip
 
 
+def consent_record(
+    *,
+    contact: Contact,
+    channel: str,
+    granted: bool,
+    text: str,
+    origin: str,
+    evidence: dict[str, Any] | None = None,
+    lead: Lead | None = None,
+    obtained_at: dt.datetime | None = None,
+) -> Consent:
+    """Record a person's consent (or its withdrawal) on ``channel`` after capture: a STOP
+    texted back, a START. The exact words are ``text`` and what proves it ``evidence``; the
+    latest row of a channel is the person's answer. Announces ``consent_changed``."""
+    with transaction.atomic():
+        consent = Consent.objects.create(
+            contact=contact,
+            lead=lead,
+            channel=channel,
+            granted=granted,
+            text=text,
+            origin=origin[:120],
+            evidence=evidence or {},
+            obtained_at=obtained_at or timezone.now(),
+        )
+        verb = "gave" if granted else "withdrew"
+        Activity.objects.create(
+            contact=contact,
+            lead=lead,
+            kind=Activity.Kind.CONTACT_UPDATED,
+            summary=f"{contact} {verb} {consent.get_channel_display()} consent ({origin})"[:500],
+            data={"consent": consent.pk, "channel": channel, "granted": granted},
+        )
+        signals.consent_changed.announce(sender=Contact, consent=consent)
+    return consent
+
+
 def lead_assign(
     *,
     lead: Lead,

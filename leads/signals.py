@@ -60,3 +60,6 @@ agent_settings_changed = DomainSignal()
 # in the transaction that marks it reminded: a receiver on ``in_transaction`` writes its
 # reminder exactly when the mark commits)
 task_due = DomainSignal()
+# sender=Contact, consent=Consent: a person's consent on a channel was recorded (a STOP, a
+# START, a form's answer given later)
+consent_changed = DomainSignal()

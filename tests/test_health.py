@@ -64,6 +64,7 @@ def test_healthz_reports_the_database_the_queue_and_a_pipeline_that_keeps_up(cli
     assert body["oldest_wait_seconds"]["agent_alert"] is None
     assert body["oldest_wait_seconds"]["webhook_delivery"] is None
     assert body["max_wait_seconds"] == 300
+    assert body["warnings"] == []  # no fault stops a channel sending
 
 
 def test_healthz_is_503_when_the_queue_cannot_be_reached(client, monkeypatch):

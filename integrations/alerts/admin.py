@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from leads.models import Agent
 
-from .models import AgentAlert, AlertSettings, alert_settings_for
+from .models import AgentAlert, AlertSettings, SendingFault, alert_settings_for
 from .services import alerts_resend
 
 
@@ -91,3 +91,24 @@ class AgentWithAlertsAdmin(AgentAdmin):  # type: ignore[misc, valid-type]
 
 admin.site.unregister(Agent)
 admin.site.register(Agent, AgentWithAlertsAdmin)
+
+
+@admin.register(SendingFault)
+class SendingFaultAdmin(admin.ModelAdmin):
+    """Our own faults that stop a channel sending (shown on /healthz too): open ones first."""
+
+    list_display = [
+        "channel", "code", "message", "where", "occurrences", "first_seen_at", "last_seen_at",
+        "cleared_at",
+    ]  # fmt: skip
+    list_filter = ["channel", "code"]
+    readonly_fields = [
+        "channel", "code", "message", "where", "occurrences", "first_seen_at", "last_seen_at",
+        "mailed_at", "cleared_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

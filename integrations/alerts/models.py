@@ -179,3 +179,36 @@ def alert_settings_for(agent: Agent) -> AlertSettings:
         return agent.alert_settings
     except AlertSettings.DoesNotExist:
         return AlertSettings(agent=agent)
+
+
+class SendingFault(models.Model):
+    """A fault of our own that stops a channel sending to anyone: credentials, a sender not
+    registered for A2P 10DLC (Twilio 30034), a filtered sender (30007). One row per channel
+    and provider code while it lasts: operations are mailed when it appears, it is shown on
+    ``/healthz`` and in the admin, and it is cleared by the channel's next successful send.
+    Agent alerts and conversations with leads both report here."""
+
+    channel = models.CharField(max_length=8)
+    code = models.CharField(max_length=20)
+    message = models.CharField(max_length=500)
+    where = models.CharField(max_length=60, help_text="What was being sent: alerts, messages.")
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    mailed_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(
+        null=True, blank=True, help_text="A later send succeeded: the fault is gone."
+    )
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "code"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="sendingfault_one_open_per_code",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.code}: {self.message}"

@@ -24,16 +24,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from integrations.lib import cache
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 from leads import services as leads_services
 from leads.models import Agent, Lead, LeadOffer, Task, from_short_code
 
-from .channels import channels, get_channel
+from .channels import CHANNELS, channels, get_channel
 from .channels.base import DeliveryError, SendResult
 from .facts import alert_facts
-from .models import PREFERENCES, AgentAlert, AlertSettings, alert_settings_for
+from .models import PREFERENCES, AgentAlert, AlertSettings, SendingFault, alert_settings_for
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +266,7 @@ def _sent(alert: AgentAlert, result: SendResult) -> None:
     )  # fmt: skip
     if alert.kind != AgentAlert.Kind.FOLLOW_UP:  # speed to lead counts the lead's own alerts
         Lead.objects.filter(pk=alert.lead_id, alert_sent_at__isnull=True).update(alert_sent_at=now)
+    sending_faults_clear(channel=alert.channel)
     alert.refresh_from_db()
 
 
@@ -304,17 +304,50 @@ def _give_up(alert: AgentAlert, error: DeliveryError, status: str) -> None:
 
 
 def _tell_operations(alert: AgentAlert, error: DeliveryError) -> None:
-    """Mail the admins about a configuration fault, once an hour per channel and code (each
-    time while the cache cannot be reached: better twice than never)."""
-    key = f"alerts:config:{alert.channel}:{error.code}"
-    if cache.add(key, 1, timeout=3600) is not False:
-        mail_admins(
-            f"{alert.get_channel_display()} alerts are failing: {error}",
-            f"Alerts by {alert.get_channel_display()} cannot be sent: {error}.\n\n"
-            "This is a configuration fault (credentials, sender or account), not the agent's: "
-            "check the settings in docs/alerts.md. Failed alerts are listed in the admin under "
-            "Integrations > Deliveries, and fall back to the other channel.",
+    sending_fault_record(channel=alert.channel, error=error, where="agent alerts")
+
+
+def sending_fault_record(*, channel: str, error: DeliveryError, where: str) -> SendingFault:
+    """A configuration fault (credentials, sender, A2P registration): recorded while it lasts,
+    shown on ``/healthz`` and in the admin, and the ``ADMINS`` mailed once when it appears."""
+    now = timezone.now()
+    code = error.code or "?"
+    with transaction.atomic():
+        fault = (
+            SendingFault.objects.select_for_update()
+            .filter(channel=channel, code=code, cleared_at__isnull=True)
+            .first()
         )
+        if fault is not None:
+            SendingFault.objects.filter(pk=fault.pk).update(
+                occurrences=F("occurrences") + 1, last_seen_at=now, message=str(error)[:500]
+            )
+            return fault
+        try:
+            with transaction.atomic():
+                fault = SendingFault.objects.create(
+                    channel=channel, code=code, message=str(error)[:500], where=where,
+                    first_seen_at=now, last_seen_at=now, mailed_at=now,
+                )  # fmt: skip
+        except IntegrityError:  # another worker recorded it first, and mailed
+            return SendingFault.objects.get(channel=channel, code=code, cleared_at__isnull=True)
+    label = get_channel(channel).label if channel in CHANNELS else channel
+    mail_admins(
+        f"{label} sending is failing ({where}): {error}",
+        f"{label} messages ({where}) cannot be sent: {error}.\n\n"
+        "This is a configuration fault (credentials, sender, account or its A2P 10DLC / "
+        "toll-free registration), not the recipient's: see docs/alerts.md. It is listed on "
+        "/healthz and in the admin under Sending faults until a send succeeds again; failed "
+        "alerts fall back to the other channel.",
+    )
+    return fault
+
+
+def sending_faults_clear(*, channel: str) -> int:
+    """A send on ``channel`` succeeded: its open faults are over."""
+    return SendingFault.objects.filter(channel=channel, cleared_at__isnull=True).update(
+        cleared_at=timezone.now()
+    )
 
 
 def _fall_back(alert: AgentAlert) -> AgentAlert | None:

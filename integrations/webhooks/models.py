@@ -46,6 +46,9 @@ class WebhookSubscription(models.Model):
         LEAD_ACCEPTED = "lead.accepted", "lead.accepted: the agent accepted it"
         LEAD_STATUS_CHANGED = "lead.status_changed", "lead.status_changed: its status moved"
         CONTACT_UPDATED = "contact.updated", "contact.updated: a person's details changed"
+        CONSENT_CHANGED = "consent.changed", "consent.changed: a person gave or withdrew consent"
+        MESSAGE_RECEIVED = "message.received", "message.received: a person texted the team"
+        MESSAGE_SENT = "message.sent", "message.sent: a text or reply to a person was sent"
 
     name = models.CharField(max_length=120)
     url = models.URLField(max_length=2000, help_text="Where events are POSTed (https).")

@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 
 from leads import signals
-from leads.models import Agent, Contact, Lead
+from leads.models import Agent, Consent, Contact, Lead
 from leads.serializers import AgentBriefSerializer, ContactSerializer, LeadSerializer
 
 from .models import WebhookSubscription
@@ -89,6 +89,25 @@ def on_contact_changed(
     )
 
 
+def on_consent_changed(sender: Any, consent: Consent, **kwargs: Any) -> None:
+    webhooks_enqueue(
+        event_type=Event.CONSENT_CHANGED,
+        team_ids=Lead.objects.filter(contact_id=consent.contact_id)
+        .values_list("team_id", flat=True)
+        .distinct(),
+        data=lambda: {
+            "contact": consent.contact_id,
+            "lead": consent.lead_id,
+            "channel": consent.channel,
+            "granted": consent.granted,
+            "text": consent.text,
+            "origin": consent.origin,
+            "evidence": consent.evidence,
+            "obtained_at": consent.obtained_at.isoformat(),
+        },
+    )
+
+
 def connect() -> None:
     """Listen to the domain (called once, from ``WebhooksConfig.ready``)."""
     receivers: dict[signals.DomainSignal, Callable[..., None]] = {
@@ -98,6 +117,7 @@ def connect() -> None:
         signals.lead_accepted: on_lead_accepted,
         signals.lead_status_changed: on_lead_status_changed,
         signals.contact_changed: on_contact_changed,
+        signals.consent_changed: on_consent_changed,
     }
     for signal, receiver in receivers.items():
         signal.in_transaction.connect(receiver, dispatch_uid=f"webhooks.{receiver.__name__}")

@@ -33,10 +33,15 @@ logger = logging.getLogger(__name__)
 # Worth another try later: concurrency limit, queue overflow, unreachable handset, carrier.
 RETRY_CODES = frozenset({20429, 21611, 30001, 30003, 30008, 30036})
 # The number can never get this message: not valid, opted out, not SMS-capable, unknown.
-PERMANENT_CODES = frozenset({21211, 21610, 21612, 21614, 21635, 30005, 30006, 30007})
+PERMANENT_CODES = frozenset({21211, 21610, 21612, 21614, 21635, 30005, 30006})
 # Ours to fix: credentials, a region not enabled, an unverified number on a trial account,
-# a sender we do not own.
-CONFIGURATION_CODES = frozenset({20003, 20404, 21212, 21408, 21606, 21608, 21659})
+# a sender we do not own; and the carriers' A2P family, which refuses every message from a
+# sender that is not registered or is filtered: 30007 (carrier filtering), 30032 (toll-free
+# number not verified), 30033/30034/30035 (10DLC campaign suspended, number unregistered,
+# number still being registered), 30037 (outbound messaging disabled).
+CONFIGURATION_CODES = frozenset(
+    {20003, 20404, 21212, 21408, 21606, 21608, 21659, 30007, 30032, 30033, 30034, 30035, 30037}
+)
 # Codes that say the agent's phone, not our message or account, is the problem.
 PHONE_CODES = frozenset({21211, 21612, 21614, 21635, 30005, 30006})
 OPTED_OUT = 21610
@@ -116,17 +121,60 @@ def classify(exc: TwilioRestException) -> DeliveryError:
     return DeliveryError(label, permanent=True, code=text)
 
 
+def configured() -> bool:
+    """Whether SMS can be sent: the account and a sender."""
+    return bool(
+        settings.TWILIO_ACCOUNT_SID
+        and settings.TWILIO_AUTH_TOKEN
+        and (settings.TWILIO_MESSAGING_SERVICE_SID or settings.TWILIO_FROM_NUMBER)
+    )
+
+
+def send_text(
+    *,
+    to: str,
+    body: str,
+    status_callback: str,
+    from_number: str = "",
+    messaging_service_sid: str = "",
+    media_urls: list[str] | None = None,
+) -> str:
+    """Send one text through Twilio; its message SID. The sender is the one given, else the
+    settings' (a Messaging Service wins over a number). Raises ``DeliveryError``, classified
+    (retry, permanent, configuration), when Twilio does not take it."""
+    service = messaging_service_sid or (
+        "" if from_number else settings.TWILIO_MESSAGING_SERVICE_SID
+    )
+    sender = (
+        {"messaging_service_sid": service}
+        if service
+        else {"from_": from_number or settings.TWILIO_FROM_NUMBER}
+    )
+    extra: dict[str, object] = {"media_url": media_urls} if media_urls else {}
+    try:
+        message = twilio_client().messages.create(
+            to=to, body=body, status_callback=status_callback, **sender, **extra
+        )
+    except TwilioRestException as exc:
+        raise classify(exc) from exc
+    except (requests.RequestException, TwilioException) as exc:
+        raise DeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
+    if message.error_code:
+        raise classify(
+            TwilioRestException(400, "", msg=message.error_message or "", code=message.error_code)
+        )
+    if message.status == "failed":
+        raise DeliveryError("Twilio refused the message", permanent=True)
+    return message.sid or ""
+
+
 class SmsChannel(Channel):
     key = "sms"
     label = "SMS"
     waits_for_quiet_hours = True
 
     def configured(self) -> bool:
-        return bool(
-            settings.TWILIO_ACCOUNT_SID
-            and settings.TWILIO_AUTH_TOKEN
-            and (settings.TWILIO_MESSAGING_SERVICE_SID or settings.TWILIO_FROM_NUMBER)
-        )
+        return configured()
 
     def reachable(self, agent: Agent) -> str:
         known = alert_settings_for(agent)
@@ -137,32 +185,12 @@ class SmsChannel(Channel):
         return self.reachable(agent) if alert_settings_for(agent).sms_enabled else ""
 
     def send(self, alert: AgentAlert, facts: AlertFacts) -> SendResult:
-        sender = (
-            {"messaging_service_sid": settings.TWILIO_MESSAGING_SERVICE_SID}
-            if settings.TWILIO_MESSAGING_SERVICE_SID
-            else {"from_": settings.TWILIO_FROM_NUMBER}
+        sid = send_text(
+            to=alert.to,
+            body=alert.body or compose(facts),
+            status_callback=settings.SITE_URL + reverse("alerts:twilio_status"),
         )
-        body = alert.body or compose(facts)
-        try:
-            message = twilio_client().messages.create(
-                to=alert.to,
-                body=body,
-                status_callback=settings.SITE_URL + reverse("alerts:twilio_status"),
-                **sender,
-            )
-        except TwilioRestException as exc:
-            raise classify(exc) from exc
-        except (requests.RequestException, TwilioException) as exc:
-            raise DeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
-        if message.error_code:
-            raise classify(
-                TwilioRestException(
-                    400, "", msg=message.error_message or "", code=message.error_code
-                )
-            )
-        if message.status == "failed":
-            raise DeliveryError("Twilio refused the message", permanent=True)
-        return SendResult(provider_id=message.sid or "")
+        return SendResult(provider_id=sid)
 
     def flag_broken(self, agent: Agent, error: DeliveryError) -> None:
         if error.code == str(OPTED_OUT):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 
 from integrations.alerts.channels.sms import compose, is_gsm
-from integrations.alerts.models import AgentAlert
+from integrations.alerts.models import AgentAlert, SendingFault
 from integrations.alerts.services import (
     alert_send,
     alert_settings_set,
@@ -306,7 +306,9 @@ def test_a_configuration_error_tells_operations_once(solo, alice, twilio, settin
     assert [d.status for d in sms_deliveries()] == [AgentAlert.Status.FAILED] * 2
     to_ops = [m for m in mail.outbox if m.to == ["ops@example.com"]]
     assert len(to_ops) == 1
-    assert "SMS alerts are failing: Twilio 20003" in to_ops[0].subject
+    assert "SMS sending is failing (agent alerts): Twilio 20003" in to_ops[0].subject
+    fault = SendingFault.objects.get()
+    assert (fault.code, fault.occurrences, fault.cleared_at) == ("20003", 2, None)
     assert known(alice).phone_problem == ""  # not the agent's fault
 
 

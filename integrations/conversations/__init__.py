@@ -1,0 +1,1 @@
+"""Conversations with leads: one SMS thread per person, instant replies, consent keywords."""

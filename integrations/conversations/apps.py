@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class ConversationsConfig(AppConfig):
+    name = "integrations.conversations"
+    label = "conversations"
+    verbose_name = "Conversations with leads"
+
+    def ready(self) -> None:
+        from integrations.lib.queue import schedules_connect
+
+        from . import tasks
+
+        schedules_connect(self, tasks.SCHEDULES)

@@ -1,0 +1,398 @@
+"""The life of a message to or from a person.
+
+- ``message_send`` checks the agent may write to the person and the person may be texted
+  (SMS consent, not opted out), writes the row and rings the queue after the commit.
+- ``message_deliver`` makes one attempt at a due row (safe to call any number of times); the
+  person's consent is read again at that moment, so a STOP that arrives while a text waits
+  stops it.
+- ``message_status_record`` moves a message on with what Twilio reports.
+- ``messages_sweep`` rings for rows whose time has come (retries, waits, lost tasks).
+
+Twilio's errors are read by the alerts' SMS channel (``channels/sms.py``), one
+classification for agents' alerts and leads' texts: retry, permanent for this person (21610:
+they opted out, which is recorded as their answer), or our configuration (a
+``SendingFault``: operations mailed once, shown on ``/healthz``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+from email.utils import make_msgid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations.alerts.channels import sms
+from integrations.alerts.channels.base import DeliveryError
+from integrations.alerts.services import sending_fault_record, sending_faults_clear
+from integrations.lib.backoff import backoff
+from integrations.lib.queue import enqueue_on_commit
+from integrations.webhooks.models import WebhookSubscription
+from integrations.webhooks.services import webhooks_enqueue
+from leads import selectors as leads_selectors
+from leads import services as leads_services
+from leads.models import Agent, Consent, Contact, Lead
+
+from .models import Message, TeamMessaging
+from .selectors import sms_permission
+
+logger = logging.getLogger(__name__)
+
+SEND_TASK = "integrations.conversations.tasks.send"
+LEASE = dt.timedelta(seconds=60)
+MAX_BODY = 1600  # Twilio's limit for one message
+RANK: dict[str, int] = {
+    Message.Status.QUEUED: 0,
+    Message.Status.SENT: 1,
+    Message.Status.DELIVERED: 2,
+    Message.Status.UNDELIVERED: 2,
+    Message.Status.FAILED: 2,
+    Message.Status.CANCELED: 2,
+}
+TWILIO_STATUSES = {
+    "sending": Message.Status.SENT,
+    "sent": Message.Status.SENT,
+    "delivered": Message.Status.DELIVERED,
+    "read": Message.Status.DELIVERED,
+    "undelivered": Message.Status.UNDELIVERED,
+    "failed": Message.Status.FAILED,
+}
+
+
+class NoConsent(Exception):
+    """The person may not be texted: no SMS consent, opted out, no textable number."""
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """A message as the API and the outbound webhooks show it."""
+    return {
+        "id": message.pk,
+        "contact": message.contact_id,
+        "lead": message.lead_id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "channel": message.channel,
+        "status": message.status,
+        "body": message.body,
+        "media": message.media,
+        "author": message.author.display_name if message.author else None,
+        "error_code": message.error_code,
+        "error": message.last_error,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
+    }
+
+
+def sender_for(team_id: int | None) -> dict[str, str]:
+    """The team's own Twilio sender, when it has one; else the settings' (empty)."""
+    own = TeamMessaging.objects.filter(team_id=team_id).first() if team_id else None
+    if own is None:
+        return {}
+    if own.messaging_service_sid:
+        return {"messaging_service_sid": own.messaging_service_sid}
+    return {"from_number": own.from_number} if own.from_number else {}
+
+
+# --- Sending ---------------------------------------------------------------------------------
+
+
+def message_send(*, lead: Lead, agent: Agent, body: str) -> Message:
+    """The agent's text to the person of ``lead``, through the team's number.
+
+    Only the assigned agent or the team's manager writes (``PermissionDenied``); an empty or
+    too long body is a ``ValueError`` naming ``body``; a person who may not be texted is
+    ``NoConsent``, with the reason in words.
+    """
+    access = leads_selectors.lead_access(user=agent.user, lead=lead)
+    if not access.work:
+        raise PermissionDenied("Only the lead's agent or the team's manager can text the person.")
+    body = body.strip()
+    if not body:
+        raise ValueError("body: Write something to send.")
+    if len(body) > MAX_BODY:
+        raise ValueError(f"body: At most {MAX_BODY} characters (this is {len(body)}).")
+    contact = Contact.objects.get(pk=lead.contact_id)
+    permission = sms_permission(contact)
+    if not permission.allowed:
+        raise NoConsent(permission.reason)
+    return message_queue(contact=contact, lead=lead, body=body, to=permission.to, author=agent)
+
+
+def message_queue(
+    *,
+    contact: Contact,
+    lead: Lead | None,
+    body: str,
+    to: str,
+    author: Agent | None = None,
+    kind: str = Message.Kind.MESSAGE,
+    channel: str = Message.Channel.SMS,
+    subject: str = "",
+    due: dt.datetime | None = None,
+    here_if_worker: bool = False,
+) -> Message:
+    """Write an outbound message and have it sent after the commit (when it is due now)."""
+    now = timezone.now()
+    due = due or now
+    message = Message.objects.create(
+        contact=contact, lead=lead, team_id=lead.team_id if lead else None,
+        direction=Message.Direction.OUTBOUND, kind=kind, channel=channel, body=body,
+        subject=subject, to=to, author=author, next_attempt_at=due,
+    )  # fmt: skip
+    if due <= now:
+        enqueue_on_commit(
+            SEND_TASK, message.pk, task_name=f"message-{message.pk}", here_if_worker=here_if_worker
+        )
+    return message
+
+
+def retry_wait(attempt: int) -> dt.timedelta:
+    """As agent alerts: doubling from ``ALERT_RETRY_BASE_SECONDS``, jittered."""
+    return dt.timedelta(
+        seconds=backoff(attempt, base=settings.ALERT_RETRY_BASE_SECONDS, jitter=0.5)
+    )
+
+
+def message_deliver(*, message_id: int) -> Message | None:
+    """One attempt at a due outbound message; safe to call any number of times.
+
+    Claimed by a conditional UPDATE (a lease), like an agent alert. The person's consent is
+    read now: a STOP that arrived since the message was written cancels it.
+    """
+    now = timezone.now()
+    claimed = Message.objects.filter(
+        pk=message_id,
+        status=Message.Status.QUEUED,
+        direction=Message.Direction.OUTBOUND,
+        next_attempt_at__lte=now,
+    ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    message = Message.objects.select_related("contact", "lead", "author").get(pk=message_id)
+    if message.channel == Message.Channel.EMAIL:
+        return _email_send(message)
+    permission = sms_permission(message.contact)
+    if not permission.allowed:
+        _finish(message, Message.Status.CANCELED, error=f"Not sent: {permission.reason}")
+        return message
+    if message.lead is not None and message.lead.is_test:
+        _finish(message, Message.Status.CANCELED, error="Not sent: a test lead.")
+        return message
+    sender = sender_for(message.team_id)
+    try:
+        sid = sms.send_text(
+            to=permission.to,
+            body=message.body,
+            status_callback=settings.SITE_URL + reverse("conversations:twilio_status"),
+            from_number=sender.get("from_number", ""),
+            messaging_service_sid=sender.get("messaging_service_sid", ""),
+        )
+    except DeliveryError as exc:
+        _failed(message, exc)
+        return message
+    message_sent(message, provider_id=sid)
+    return message
+
+
+def _email_send(message: Message) -> Message:
+    """An email to the person (the instant reply when they cannot be texted)."""
+    if message.lead is not None and message.lead.is_test:
+        _finish(message, Message.Status.CANCELED, error="Not sent: a test lead.")
+        return message
+    email = EmailMessage(
+        subject=message.subject, body=message.body, to=[message.to],
+        headers={"Message-ID": make_msgid(domain="leadline")},
+    )  # fmt: skip
+    try:
+        email.send()
+    except smtplib.SMTPResponseException as exc:
+        permanent = 500 <= exc.smtp_code < 600
+        _failed(message, DeliveryError(f"SMTP {exc.smtp_code}", permanent=permanent))
+        return message
+    except (smtplib.SMTPException, OSError) as exc:
+        _failed(message, DeliveryError(f"Mail server unreachable: {type(exc).__name__}"))
+        return message
+    message_sent(message, provider_id=str(email.extra_headers["Message-ID"]))
+    return message
+
+
+def message_sent(message: Message, *, provider_id: str) -> None:
+    """The provider took the message: the row says so and the ``message.sent`` event goes."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Canceled meanwhile (a STOP while it was in flight) but sent all the same: the row
+        # tells the truth.
+        Message.objects.filter(
+            pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.CANCELED]
+        ).update(
+            status=Message.Status.SENT, provider_id=provider_id, sent_at=now,
+            next_attempt_at=None, last_error="", error_code="", updated_at=now,
+        )  # fmt: skip
+        message.refresh_from_db()
+        webhooks_enqueue(
+            event_type=WebhookSubscription.Event.MESSAGE_SENT,
+            team_ids=[message.team_id],
+            data=lambda: {"message": message_data(message)},
+        )
+    if message.channel == Message.Channel.SMS:
+        sending_faults_clear(channel="sms")
+
+
+def _finish(message: Message, status: str, *, error: str = "") -> None:
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "status": status,
+        "last_error": error[:2000],
+        "next_attempt_at": None,
+    }
+    if status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+        changes["failed_at"] = now
+    Message.objects.filter(pk=message.pk).update(**changes, updated_at=now)
+    message.refresh_from_db()
+
+
+def _failed(message: Message, error: DeliveryError) -> None:
+    """An attempt failed: retry while it can help, else give up (and learn from it)."""
+    now = timezone.now()
+    wait = retry_wait(message.attempts)
+    window_ends = message.created_at + dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
+    Message.objects.filter(pk=message.pk).update(error_code=error.code)
+    if (
+        not error.permanent
+        and message.attempts < settings.ALERT_MAX_ATTEMPTS
+        and now + wait <= window_ends
+    ):
+        Message.objects.filter(pk=message.pk).update(
+            last_error=f"Attempt {message.attempts}: {error}"[:2000],
+            next_attempt_at=now + wait,
+            updated_at=now,
+        )
+        message.refresh_from_db()
+        return
+    _give_up(message, error, Message.Status.FAILED)
+
+
+def _give_up(message: Message, error: DeliveryError, status: str) -> None:
+    _finish(message, status, error=f"Attempt {message.attempts}: {error}")
+    logger.warning("message %s failed for good: %s", message.pk, error)
+    if error.configuration:
+        sending_fault_record(channel="sms", error=error, where="messages to leads")
+    elif error.code == str(sms.OPTED_OUT):
+        contact = Contact.objects.get(pk=message.contact_id)
+        sms_opt_out_record(
+            contact=contact,
+            text="(Twilio 21610: the number has opted out of texts from this sender)",
+            origin="sms: Twilio 21610",
+            evidence={"message": message.pk, "to": message.to, "code": error.code},
+            lead=message.lead,
+        )
+
+
+# --- Consent ---------------------------------------------------------------------------------
+
+
+def sms_opt_out_record(
+    *, contact: Contact, text: str, origin: str, evidence: dict[str, Any], lead: Lead | None = None
+) -> Consent | None:
+    """The person withdrew SMS consent (a STOP, Twilio's 21610): recorded with its evidence,
+    and every text still waiting for them canceled. Nothing new when they already had."""
+    latest = leads_selectors.consent_latest(contact_id=contact.pk, channel=Consent.Channel.SMS)
+    consent = None
+    if latest is None or latest.granted:
+        consent = leads_services.consent_record(
+            contact=contact, channel=Consent.Channel.SMS, granted=False, text=text,
+            origin=origin, evidence=evidence, lead=lead,
+        )  # fmt: skip
+    messages_cancel(contact_id=contact.pk, reason="the person opted out of texts")
+    return consent
+
+
+def messages_cancel(*, contact_id: int, reason: str) -> int:
+    """Cancel the texts still waiting for the person (not one already with Twilio)."""
+    return Message.objects.filter(
+        contact_id=contact_id,
+        direction=Message.Direction.OUTBOUND,
+        channel=Message.Channel.SMS,
+        status=Message.Status.QUEUED,
+    ).update(
+        status=Message.Status.CANCELED,
+        next_attempt_at=None,
+        last_error=f"Not sent: {reason}.",
+        updated_at=timezone.now(),
+    )
+
+
+# --- What Twilio reports back -----------------------------------------------------------------
+
+
+def message_status_record(
+    *, provider_id: str, twilio_status: str, code: str = ""
+) -> Message | None:
+    """Move the message Twilio knows as ``provider_id`` on; never backwards, idempotent.
+
+    A failure that may pass (``RETRY_CODES``) is sent again while attempts remain; 21610
+    records the person's opt-out; a configuration code is a ``SendingFault``.
+    """
+    status = TWILIO_STATUSES.get(twilio_status)
+    message = Message.objects.filter(
+        provider_id=provider_id, direction=Message.Direction.OUTBOUND
+    ).first()
+    if message is None or status is None:
+        return message
+    now = timezone.now()
+    lower = [s for s, rank in RANK.items() if rank < RANK[status]]
+    failed = status in (Message.Status.FAILED, Message.Status.UNDELIVERED)
+    error = sms.carrier_error(code, twilio_status) if failed else None
+    changes: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == Message.Status.DELIVERED:
+        changes["delivered_at"] = now
+    if failed and error is not None:
+        changes.update(failed_at=now, error_code=code, last_error=str(error))
+    moved = Message.objects.filter(pk=message.pk, provider_id=provider_id, status__in=lower).update(
+        **changes
+    )
+    if not moved:
+        return message
+    message.refresh_from_db()
+    if failed and error is not None:
+        window_ends = message.created_at + dt.timedelta(seconds=settings.ALERT_RETRY_WINDOW_SECONDS)
+        if (
+            not error.permanent
+            and message.attempts < settings.ALERT_MAX_ATTEMPTS
+            and now < window_ends
+        ):
+            Message.objects.filter(pk=message.pk, status=status).update(
+                status=Message.Status.QUEUED, next_attempt_at=now + retry_wait(message.attempts),
+                provider_id="", failed_at=None, updated_at=now,
+                last_error=f"Attempt {message.attempts} ({provider_id}): {error}",
+            )  # fmt: skip
+        else:
+            _give_up(message, error, status)
+        message.refresh_from_db()
+    return message
+
+
+def messages_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Ring for every queued outbound message whose time has come."""
+    now = now or timezone.now()
+    ids = list(
+        Message.objects.filter(
+            status=Message.Status.QUEUED,
+            direction=Message.Direction.OUTBOUND,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        enqueue_on_commit(SEND_TASK, pk, task_name=f"message-{pk}")
+    return len(ids)

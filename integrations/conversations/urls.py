@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "conversations"
+
+urlpatterns = [
+    path("hooks/twilio/messages/status/", views.twilio_status, name="twilio_status"),
+]
