@@ -434,6 +434,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "LeadTypeEnum": "leads.models.Lead.Type",
         "LeadStatusEnum": "leads.models.Lead.Status",
         "LeadRequestStatusEnum": "integrations.intake.models.InboundEvent.Status",
+        "MessageChannelEnum": "integrations.conversations.models.Message.Channel",
     },
 }
 # Outbound webhooks: the per-attempt timeout, the exponential backoff (first retry, longest
@@ -559,4 +560,7 @@ ALERT_RETRY_WINDOW_SECONDS: float = env.float("ALERT_RETRY_WINDOW_SECONDS", defa
 # An agent who has not accepted a lead is reminded this long before its deadline (0: never).
 ALERT_REMINDER_SECONDS: int = env.int("ALERT_REMINDER_SECONDS", default=120)
 # Leads from these sources are hot: their SMS goes out even in an agent's quiet hours.
+# How a person reaches the team, in the answer to a text saying HELP (a team's own, set in
+# the admin under Team messaging, wins).
+SMS_HELP_CONTACT: str = env.str("SMS_HELP_CONTACT", default="")
 ALERT_HOT_SOURCES: list[str] = env.list("ALERT_HOT_SOURCES", default=["zillow", "realtor"])

@@ -47,6 +47,7 @@ class AlertFacts:
             AgentAlert.Kind.OFFERED: "Lead up for grabs",
             AgentAlert.Kind.ESCALATED: "Lead not accepted in time",
             AgentAlert.Kind.REMINDER: "Lead waiting for you",
+            AgentAlert.Kind.REPLIED: "Text from your lead",
         }
         return f"{verbs.get(self.kind, 'Lead')} from {self.source}"
 
@@ -58,6 +59,8 @@ class AlertFacts:
             return "First to reply Y gets it"
         if self.kind == AgentAlert.Kind.ESCALATED:
             return "Open to reassign"
+        if self.kind == AgentAlert.Kind.REPLIED:
+            return "Open the conversation"
         return "Reply Y to accept"
 
 
@@ -120,7 +123,8 @@ def alert_facts(alert: AgentAlert) -> AlertFacts:
         lead_type=lead.get_lead_type_display().lower(),
         place=place(lead),
         price=short_price(lead.price),
-        message=lead.message,
+        # A reply's alert carries the person's text ("Jordan replied: ..."), not the inquiry.
+        message=alert.body if alert.kind == AgentAlert.Kind.REPLIED else lead.message,
         phone=lead.contact.phone if details else "",
         email=lead.contact.email if details else "",
         link=settings.SITE_URL + lead.get_short_url(),

@@ -33,6 +33,7 @@ class AgentAlert(models.Model):
         ESCALATED = "escalated", "Escalated"
         REMINDER = "reminder", "Reminder"
         FOLLOW_UP = "follow_up", "Follow-up due"
+        REPLIED = "replied", "The person replied"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -88,7 +89,7 @@ class AgentAlert(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["lead", "agent", "channel", "kind", "step"],
-                condition=models.Q(task__isnull=True),
+                condition=models.Q(task__isnull=True) & ~models.Q(kind="replied"),
                 name="delivery_one_alert_per_lead_agent_channel_kind",
             ),
             # A follow-up is reminded once per channel (a lead may have many follow-ups).

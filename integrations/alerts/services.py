@@ -116,6 +116,7 @@ def alerts_create(
     now: dt.datetime | None = None,
     here_if_worker: bool = True,
     task: Task | None = None,
+    body: str = "",
 ) -> list[AgentAlert]:
     """Write the alerts about ``lead`` for ``agents``, then send them.
 
@@ -125,7 +126,8 @@ def alerts_create(
     process when it is a queue worker and ``here_if_worker`` (the worker that routed the lead
     sends its alerts itself, one queue trip fewer: speed to lead), else by a task rung for
     it; the sweeps that make many alerts at once ring instead. Returns the rows made now (an
-    alert that exists already is not made again).
+    alert that exists already is not made again). ``body``, when given, is the text an SMS
+    says (a person's reply: "Jordan replied: ...") instead of the one composed from the lead.
     """
     if lead.is_test:
         return []
@@ -152,6 +154,7 @@ def alerts_create(
                 due,
                 here_if_worker=here_if_worker,
                 task_id=task.pk if task else None,
+                body=body,
             )
             if alert is not None:
                 made.append(alert)
@@ -161,7 +164,7 @@ def alerts_create(
 def _make(
     lead_id: int, step: int, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
     fallback_for: AgentAlert | None = None, here_if_worker: bool = False,
-    task_id: int | None = None,
+    task_id: int | None = None, body: str = "",
 ) -> AgentAlert | None:  # fmt: skip
     """Insert the row for the lead's escalation ``step`` unless it exists; have it sent after
     commit when it is due now."""
@@ -177,6 +180,7 @@ def _make(
                 next_attempt_at=due,
                 fallback_for=fallback_for,
                 task_id=task_id,
+                body=body,
             )
     except IntegrityError:
         return None
@@ -207,7 +211,7 @@ def _moot(alert: AgentAlert, lead: Lead) -> str:
         if task.agent_id != alert.agent_id:
             return "the follow-up went to someone else"
         return ""
-    mine = (AgentAlert.Kind.ASSIGNED, AgentAlert.Kind.REMINDER)
+    mine = (AgentAlert.Kind.ASSIGNED, AgentAlert.Kind.REMINDER, AgentAlert.Kind.REPLIED)
     if alert.kind in mine and lead.assigned_agent_id != alert.agent_id:
         return "the lead went to someone else"
     if alert.kind == AgentAlert.Kind.OFFERED and lead.assigned_agent_id is not None:

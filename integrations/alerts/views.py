@@ -24,9 +24,10 @@ from integrations.intake.services import event_store
 from leads.auth import client_address as client_ip
 from leads.inputs import InputError, check_id, clean_text
 
+from . import inbound
 from .channels import sms
 from .models import AgentAlert
-from .services import agent_text_receive, alert_status_record
+from .services import agent_for_phone, agent_text_receive, alert_status_record
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
-    """``/hooks/twilio/inbound/``: an agent texted our number; the reply is TwiML."""
+    """``/hooks/twilio/inbound/``: an agent texted our number (or a lead did: the handler
+    registered in ``inbound`` takes those); the reply is TwiML."""
     if not signed_by_twilio(request):
         return HttpResponse("Invalid or missing X-Twilio-Signature.", status=403)
     sid = request.POST.get("MessageSid", "")
@@ -112,11 +114,16 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     if event is not None:
         try:
             with transaction.atomic():
-                text = agent_text_receive(
-                    phone=request.POST.get("From", ""),
-                    body=clean_text(request.POST.get("Body") or ""),
-                    opt_out=sms.opt_out_of(request.POST),
-                )
+                phone = request.POST.get("From", "")
+                others = inbound.handler()
+                if others is not None and agent_for_phone(phone) is None:
+                    text = others(event.pk, request.POST)  # a lead's text: conversations
+                else:
+                    text = agent_text_receive(
+                        phone=phone,
+                        body=clean_text(request.POST.get("Body") or ""),
+                        opt_out=sms.opt_out_of(request.POST),
+                    )
             if text:
                 reply.message(text)
         except Exception as exc:

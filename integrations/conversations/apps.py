@@ -7,8 +7,10 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations with leads"
 
     def ready(self) -> None:
+        from integrations.alerts import inbound
         from integrations.lib.queue import schedules_connect
 
-        from . import tasks
+        from . import services, tasks
 
         schedules_connect(self, tasks.SCHEDULES)
+        inbound.register(services.lead_text_receive)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+from collections.abc import Mapping
 from email.utils import make_msgid
 from typing import Any
 
@@ -32,14 +33,18 @@ from django.utils import timezone
 
 from integrations.alerts.channels import sms
 from integrations.alerts.channels.base import DeliveryError
-from integrations.alerts.services import sending_fault_record, sending_faults_clear
+from integrations.alerts.models import AgentAlert
+from integrations.alerts.services import alerts_create, sending_fault_record, sending_faults_clear
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 from integrations.webhooks.models import WebhookSubscription
 from integrations.webhooks.services import webhooks_enqueue
 from leads import selectors as leads_selectors
 from leads import services as leads_services
-from leads.models import Agent, Consent, Contact, Lead
+from leads.data import ConsentData, LeadData
+from leads.inputs import clean_text
+from leads.models import Agent, Consent, Contact, ContactPhone, Lead, Team
+from leads.normalize import normalize_phone
 
 from .models import Message, TeamMessaging
 from .selectors import sms_permission
@@ -396,3 +401,184 @@ def messages_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     for pk in ids:
         enqueue_on_commit(SEND_TASK, pk, task_name=f"message-{pk}")
     return len(ids)
+
+
+# --- A person's text -------------------------------------------------------------------------
+
+# Twilio's opt-out, opt-in and help keywords (Advanced Opt-Out's defaults): matched on the
+# whole text, any case, as Twilio matches them.
+STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+
+def keyword(body: str, opt_out_type: str = "") -> str:
+    """``STOP``, ``START`` or ``HELP`` when the text is one of Twilio's keywords (or Twilio
+    said so in ``OptOutType``); else ""."""
+    told = opt_out_type.strip().upper()
+    if told in ("STOP", "START", "HELP"):
+        return told
+    word = " ".join(body.split()).upper().strip(".!")
+    if word in STOP_WORDS:
+        return "STOP"
+    if word in START_WORDS:
+        return "START"
+    if word in HELP_WORDS:
+        return "HELP"
+    return ""
+
+
+def _media(params: Mapping[str, str]) -> list[dict[str, str]]:
+    """An MMS's pictures: Twilio's links to them, kept as given."""
+    try:
+        count = min(int(params.get("NumMedia") or 0), 10)
+    except ValueError:
+        count = 0
+    return [
+        {
+            "url": params.get(f"MediaUrl{i}", ""),
+            "content_type": params.get(f"MediaContentType{i}", ""),
+        }
+        for i in range(count)
+        if params.get(f"MediaUrl{i}")
+    ]
+
+
+def _person_of(phone: str) -> Contact | None:
+    known = ContactPhone.objects.filter(phone=phone).select_related("contact").first()
+    if known is not None:
+        return known.contact
+    return Contact.objects.filter(phone=phone).order_by("created_at").first()
+
+
+def _team_of_number(number: str) -> int | None:
+    """The team whose own number was texted (None: the shared number)."""
+    return (
+        TeamMessaging.objects.filter(from_number=number).values_list("team_id", flat=True).first()
+    )
+
+
+def lead_text_receive(event_id: int, params: Mapping[str, str]) -> str:
+    """A text from a person (a phone that is no agent's), stored in their thread.
+
+    STOP and its family withdraw their SMS consent (the text is the evidence) and cancel what
+    waits for them; START, UNSTOP or YES give it back after a STOP; HELP is answered with the
+    team's name and contact. Any other text alerts the lead's agent ("Jordan replied: ..."),
+    or sends an unassigned lead to routing; a number nobody knows is a new lead (source
+    ``sms``), routed like any other. Returns the text to answer with ("" for none: Twilio
+    answers STOP and START itself).
+    """
+    phone = normalize_phone(params.get("From", ""))
+    body = clean_text(params.get("Body") or "").strip()
+    sid = params.get("MessageSid", "")
+    if not phone:
+        return ""
+    word = keyword(body, params.get("OptOutType", ""))
+    contact = _person_of(phone)
+    evidence = {"message_sid": sid, "from": phone, "to": params.get("To", ""), "event": event_id}
+    lead: Lead | None
+    if contact is None:
+        if word in ("STOP", "START"):
+            return ""  # nobody to record it on; Twilio keeps the number's opt-out itself
+        if word == "HELP":
+            return _help_text(_team_of_number(params.get("To", "")))
+        lead = _new_lead(phone, body, sid, event_id, params)
+        contact = lead.contact
+    else:
+        lead = (
+            Lead.objects.filter(contact=contact)
+            .select_related("assigned_agent")
+            .order_by("is_test", "-received_at", "-id")
+            .first()
+        )
+    message = Message.objects.create(
+        contact=contact, lead=lead, team_id=lead.team_id if lead else None,
+        direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED, body=body,
+        media=_media(params), to=params.get("To", ""), sender=phone, provider_id=sid,
+        raw_event_id=event_id,
+    )  # fmt: skip
+    webhooks_enqueue(
+        event_type=WebhookSubscription.Event.MESSAGE_RECEIVED,
+        team_ids=[message.team_id],
+        data=lambda: {"message": message_data(message), "lead": message.lead_id},
+    )
+    if word == "STOP":
+        sms_opt_out_record(
+            contact=contact, text=body, origin="sms: STOP texted", evidence=evidence, lead=lead
+        )
+        return ""
+    if word == "START":
+        latest = leads_selectors.consent_latest(contact_id=contact.pk, channel=Consent.Channel.SMS)
+        if latest is not None and not latest.granted:
+            leads_services.consent_record(
+                contact=contact, channel=Consent.Channel.SMS, granted=True, text=body,
+                origin="sms: START texted", evidence=evidence, lead=lead,
+            )  # fmt: skip
+            return ""
+    if word == "HELP":
+        answer = _help_text(lead.team_id if lead else None)
+        Message.objects.create(
+            contact=contact, lead=lead, team_id=message.team_id,
+            direction=Message.Direction.OUTBOUND, kind=Message.Kind.HELP,
+            status=Message.Status.SENT, body=answer, to=phone, sender=params.get("To", ""),
+            sent_at=timezone.now(), attempts=1,
+        )  # fmt: skip
+        return answer
+    if lead is not None and not lead.is_test:
+        _tell_the_agent(lead, contact, message)
+    return ""
+
+
+def _help_text(team_id: int | None) -> str:
+    """HELP's answer: who is texting, how to reach them, how to stop."""
+    team = Team.objects.filter(pk=team_id).first() if team_id else None
+    own = TeamMessaging.objects.filter(team_id=team_id).first() if team_id else None
+    name = team.name if team else "Leadline"
+    contact = (own.help_contact if own else "") or settings.SMS_HELP_CONTACT
+    reach = f" Reach us at {contact}." if contact else ""
+    return (
+        f"{name}: texts about your real estate inquiry.{reach} "
+        "Msg&data rates may apply. Reply STOP to opt out."
+    )
+
+
+def _new_lead(phone: str, body: str, sid: str, event_id: int, params: Mapping[str, str]) -> Lead:
+    """A text from a number nobody knows: a lead of its own, routed. Texting the team first is
+    the person's consent to be answered by text, recorded with their words."""
+    now = timezone.now()
+    data = LeadData(
+        source="sms", external_id=sid, received_at=now, raw_event_id=event_id,
+        team_id=_team_of_number(params.get("To", "")), phone=phone, message=body,
+        property_city=(params.get("FromCity") or "").title()[:100],
+        property_state=(params.get("FromState") or "")[:2],
+        consents=(
+            ConsentData(
+                channel=Consent.Channel.SMS, granted=True, obtained_at=now,
+                text=f"The person texted {params.get('To', 'the team')} first: {body[:300]}",
+                evidence={"message_sid": sid, "from": phone, "event": event_id},
+            ),
+        ),
+    )  # fmt: skip
+    return leads_services.lead_capture(data=data).lead
+
+
+def _tell_the_agent(lead: Lead, contact: Contact, message: Message) -> None:
+    """The lead's agent hears of the reply on their alert channels; an unassigned lead (the
+    pool, an offer nobody took) goes to routing, whose assignment alerts as usual."""
+    agent = lead.assigned_agent
+    if agent is None or not agent.is_active:
+        if lead.status not in (Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST):
+            leads_services.lead_route(lead=lead)
+        return
+    name = contact.first_name or contact.full_name or contact.phone
+    text = " ".join(message.body.split()) or "(a picture)"
+    link = settings.SITE_URL + lead.get_short_url()
+    room = 160 - len(f'{name} replied: "" {link}')
+    if len(text) > room:
+        text = text[: max(room - 3, 10)].rstrip() + "..."
+    alerts_create(
+        lead=lead, agents=[agent], kind=AgentAlert.Kind.REPLIED,
+        body=f"{name} replied: \"{text}\" {link}",
+    )  # fmt: skip

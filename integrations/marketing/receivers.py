@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from leads import signals
-from leads.models import Contact, Lead
+from leads.models import Consent, Contact, Lead
 
 from .services import ORIGIN, marketing_mark
 
@@ -39,6 +39,11 @@ def on_contact_changed(
     _mark_quietly(contact.pk, fields)
 
 
+def on_consent_changed(sender: Any, consent: Consent, **kwargs: Any) -> None:
+    """A STOP or START texted back (or any consent recorded later) reaches the platform."""
+    _mark_quietly(consent.contact_id)
+
+
 def connect() -> None:
     """Listen to the domain (called once, from ``MarketingConfig.ready``)."""
     lead_signals = (
@@ -47,3 +52,4 @@ def connect() -> None:
     for name in lead_signals:
         getattr(signals, name).connect(on_lead_changed, dispatch_uid=f"marketing.{name}")
     signals.contact_changed.connect(on_contact_changed, dispatch_uid="marketing.contact_changed")
+    signals.consent_changed.connect(on_consent_changed, dispatch_uid="marketing.consent_changed")

@@ -100,6 +100,7 @@ class Facts:
 
     lead: Lead | None
     consent: Consent | None
+    sms: Consent | None = None  # the latest SMS consent: a STOP texted back shows as a tag
 
 
 def facts_for(contact_ids: Sequence[int]) -> dict[int, Facts]:
@@ -113,11 +114,14 @@ def facts_for(contact_ids: Sequence[int]) -> dict[int, Facts]:
     ):
         leads.setdefault(lead.contact_id, lead)
     consents: dict[int, Consent] = {}
+    sms: dict[int, Consent] = {}
     for consent in Consent.objects.filter(
-        contact_id__in=contact_ids, channel=Consent.Channel.MARKETING_EMAIL
+        contact_id__in=contact_ids,
+        channel__in=[Consent.Channel.MARKETING_EMAIL, Consent.Channel.SMS],
     ).order_by("contact_id", "-obtained_at", "-id"):
-        consents.setdefault(consent.contact_id, consent)
-    return {cid: Facts(leads.get(cid), consents.get(cid)) for cid in contact_ids}
+        mine = sms if consent.channel == Consent.Channel.SMS else consents
+        mine.setdefault(consent.contact_id, consent)
+    return {cid: Facts(leads.get(cid), consents.get(cid), sms.get(cid)) for cid in contact_ids}
 
 
 def status_if_new(contact: Contact, consent: Consent | None) -> Status | None:
@@ -139,6 +143,9 @@ def status_if_new(contact: Contact, consent: Consent | None) -> Status | None:
 
 def _agent_name(agent: Agent | None) -> str:
     return agent.display_name if agent is not None else ""
+
+
+SMS_TAGS = {True: "sms:consented", False: "sms:opted-out"}
 
 
 def wanted_tags(lead: Lead | None) -> list[str]:
@@ -169,6 +176,9 @@ def member_update_for(contact: Contact, state: SyncState, facts: Facts) -> Membe
         "zip": lead.property_zip if lead else "",
     }
     wanted = wanted_tags(lead)
+    if facts.sms is not None:
+        # The SMS channel's consent, so the platform's texting (Mailchimp SMS) honours it.
+        wanted = sorted([*wanted, SMS_TAGS[facts.sms.granted]])
     tags = {name: True for name in wanted} | {
         name: False for name in state.pushed_tags if name not in wanted
     }

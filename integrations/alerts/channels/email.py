@@ -65,7 +65,9 @@ class EmailChannel(Channel):
             "settings_url": settings.SITE_URL + reverse("leads:settings"),
         }
         subject = f"{facts.headline}: {facts.name}"
-        if facts.place:
+        if facts.kind == AgentAlert.Kind.REPLIED:
+            subject = facts.message  # "Jordan replied: ..."
+        elif facts.place:
             subject += f", {facts.place}"
         domain = settings.SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
         message_id = make_msgid("alert", domain=domain or "localhost")
