@@ -3,10 +3,12 @@ and the keywords that give and take back consent."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from integrations.alerts.models import AgentAlert
 from integrations.conversations.models import Message
@@ -229,12 +231,10 @@ def test_help_is_answered_with_the_teams_name_and_contact(client, jordan, team, 
 
 
 def test_consent_changes_and_texts_are_webhook_events(client, jordan, twilio):
-    from django.utils import timezone
-
     WebhookSubscription.objects.create(
         name="CRM", url="https://hooks.example.com/x",
         events=["consent.changed", "message.received"],
-        events_from=timezone.now() - timezone.timedelta(minutes=1),
+        events_from=timezone.now() - dt.timedelta(minutes=1),
     )  # fmt: skip
     inbound(client, "STOP", sid="SM" + "e" * 32)
     events = {d.event_type: json.loads(d.payload)["data"] for d in WebhookDelivery.objects.all()}
