@@ -563,4 +563,10 @@ ALERT_REMINDER_SECONDS: int = env.int("ALERT_REMINDER_SECONDS", default=120)
 # How a person reaches the team, in the answer to a text saying HELP (a team's own, set in
 # the admin under Team messaging, wins).
 SMS_HELP_CONTACT: str = env.str("SMS_HELP_CONTACT", default="")
+# The instant reply to a new lead (docs/conversations.md): on or off; not twice to the same
+# person within this many hours; SMS only within LEAD_SMS_HOURS in the person's local time
+# ("HH:MM-HH:MM"; empty: any hour, for teams outside the US).
+LEAD_GREETING_ENABLED: bool = env.bool("LEAD_GREETING_ENABLED", default=True)
+LEAD_GREETING_WINDOW_HOURS: float = env.float("LEAD_GREETING_WINDOW_HOURS", default=24.0)
+LEAD_SMS_HOURS: str = env.str("LEAD_SMS_HOURS", default="08:00-21:00")
 ALERT_HOT_SOURCES: list[str] = env.list("ALERT_HOT_SOURCES", default=["zillow", "realtor"])

@@ -21,6 +21,10 @@ os.environ["WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS"] = "0"
 # A queue (and, on Redis, cache keys) of this run's own, so that two test runs sharing one
 # Redis database do not take each other's tasks or clear each other's counters. Workers a
 # test starts inherit it from the environment.
+# No instant reply to new leads unless a test turns it on (tests/integrations/conversations):
+# otherwise every test that captures a lead with SMS consent would text it, or not, by the
+# hour of the day the suite runs.
+os.environ["LEAD_GREETING_ENABLED"] = "false"
 os.environ.setdefault("Q_CLUSTER_NAME", f"leadline-test-{os.getpid()}")
 
 from crm.settings import *  # noqa: F403

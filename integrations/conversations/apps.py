@@ -10,7 +10,8 @@ class ConversationsConfig(AppConfig):
         from integrations.alerts import inbound
         from integrations.lib.queue import schedules_connect
 
-        from . import services, tasks
+        from . import receivers, services, tasks
 
         schedules_connect(self, tasks.SCHEDULES)
         inbound.register(services.lead_text_receive)
+        receivers.connect()

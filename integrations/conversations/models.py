@@ -142,3 +142,41 @@ class TeamMessaging(models.Model):
 
     def __str__(self) -> str:
         return f"Messaging of {self.team}"
+
+
+class GreetingTemplate(models.Model):
+    """The instant reply to a new lead, per team and per source (empty: any), one per
+    channel. The most specific active one is used: team and source, team, source, any.
+
+    Written in Django's template language, with ``first_name``, ``team`` (its name),
+    ``agent`` (``agent.name``, ``agent.first_name``, ``agent.phone``; empty until routing
+    picks one: an offered or pooled lead), ``place`` (the property or town) and ``source``.
+    """
+
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="greeting_templates",
+        help_text="Empty: every team's.",
+    )  # fmt: skip
+    source = models.CharField(max_length=32, blank=True, help_text="A lead source; empty: any.")
+    channel = models.CharField(
+        max_length=8, choices=Message.Channel.choices, default=Message.Channel.SMS
+    )
+    subject = models.CharField(max_length=200, blank=True, help_text="Email only.")
+    body = models.TextField()
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team__name", "source", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "source", "channel"],
+                condition=models.Q(is_active=True),
+                name="greetingtemplate_one_active",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = self.team.name if self.team_id and self.team else "Every team"
+        return f"{who}, {self.source or 'any source'}: {self.get_channel_display()}"

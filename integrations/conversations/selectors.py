@@ -15,6 +15,9 @@ from leads.models import Consent, Contact, Lead
 
 from .models import Message
 
+# The origin of every consent recorded from the SMS channel itself (STOP, START, 21610).
+OPT_OUT_ORIGIN = "sms:"
+
 
 def textable(phone: str) -> bool:
     """Whether ``phone`` (E.164) can take a text: valid, and not a fixed line only (a US
@@ -47,13 +50,22 @@ def sms_permission(contact: Contact) -> Permission:
         return Permission(False, "No phone number for this person.")
     if not textable(phone):
         return Permission(False, f"{phone} is a landline: it cannot take texts.")
-    consent = leads_selectors.consent_latest(contact_id=contact.pk, channel=Consent.Channel.SMS)
-    if consent is None:
+    answers = list(
+        Consent.objects.filter(contact_id=contact.pk, channel=Consent.Channel.SMS).order_by(
+            "-obtained_at", "-id"
+        )[:50]
+    )
+    if not answers:
         return Permission(False, "No SMS consent from this person.")
+    # A STOP texted back (or Twilio's 21610) holds until the person texts START: a later
+    # form's tick does not lift it (nor would Twilio, which blocks the number until START).
+    texted = next((c for c in answers if c.origin.startswith(OPT_OUT_ORIGIN)), None)
+    if texted is not None and not texted.granted:
+        when = texted.obtained_at.date().isoformat()
+        return Permission(False, f"Opted out: {texted.text[:40]!r} on {when}.")
+    consent = answers[0]
     if not consent.granted:
         when = consent.obtained_at.date().isoformat()
-        if consent.origin.startswith("sms"):
-            return Permission(False, f"Opted out: texted {consent.text[:20]!r} on {when}.")
         return Permission(False, f"This person refused SMS ({consent.origin}, {when}).")
     return Permission(True, to=phone)
 

@@ -47,7 +47,7 @@ from leads.models import Agent, Consent, Contact, ContactPhone, Lead, Team
 from leads.normalize import normalize_phone
 
 from .models import Message, TeamMessaging
-from .selectors import sms_permission
+from .selectors import OPT_OUT_ORIGIN, sms_permission
 
 logger = logging.getLogger(__name__)
 
@@ -183,15 +183,17 @@ def message_deliver(*, message_id: int) -> Message | None:
     if not claimed:
         return None
     message = Message.objects.select_related("contact", "lead", "author").get(pk=message_id)
+    if message.lead is not None and message.lead.is_test:
+        _finish(message, Message.Status.CANCELED, error="Not sent: a test lead.")
+        return message
     if message.channel == Message.Channel.EMAIL:
+        _write_greeting(message)
         return _email_send(message)
     permission = sms_permission(message.contact)
     if not permission.allowed:
         _finish(message, Message.Status.CANCELED, error=f"Not sent: {permission.reason}")
         return message
-    if message.lead is not None and message.lead.is_test:
-        _finish(message, Message.Status.CANCELED, error="Not sent: a test lead.")
-        return message
+    _write_greeting(message)
     sender = sender_for(message.team_id)
     try:
         sid = sms.send_text(
@@ -208,11 +210,20 @@ def message_deliver(*, message_id: int) -> Message | None:
     return message
 
 
+def _write_greeting(message: Message) -> None:
+    """An instant reply's words, written now: they name the agent the lead has now."""
+    if message.kind != Message.Kind.GREETING or message.lead_id is None:
+        return
+    from .greetings import greeting_render
+
+    lead = Lead.objects.select_related("contact", "team", "assigned_agent").get(pk=message.lead_id)
+    greeting = greeting_render(lead, message.channel)
+    message.body, message.subject = greeting.body, greeting.subject
+    Message.objects.filter(pk=message.pk).update(body=message.body, subject=message.subject)
+
+
 def _email_send(message: Message) -> Message:
     """An email to the person (the instant reply when they cannot be texted)."""
-    if message.lead is not None and message.lead.is_test:
-        _finish(message, Message.Status.CANCELED, error="Not sent: a test lead.")
-        return message
     email = EmailMessage(
         subject=message.subject, body=message.body, to=[message.to],
         headers={"Message-ID": make_msgid(domain="leadline")},
@@ -510,8 +521,14 @@ def lead_text_receive(event_id: int, params: Mapping[str, str]) -> str:
         )
         return ""
     if word == "START":
-        latest = leads_selectors.consent_latest(contact_id=contact.pk, channel=Consent.Channel.SMS)
-        if latest is not None and not latest.granted:
+        texted = (
+            Consent.objects.filter(
+                contact=contact, channel=Consent.Channel.SMS, origin__startswith=OPT_OUT_ORIGIN
+            )
+            .order_by("-obtained_at", "-id")
+            .first()
+        )
+        if texted is not None and not texted.granted:
             leads_services.consent_record(
                 contact=contact, channel=Consent.Channel.SMS, granted=True, text=body,
                 origin="sms: START texted", evidence=evidence, lead=lead,
