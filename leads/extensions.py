@@ -9,6 +9,11 @@ The domain renders what is registered here; an edge app registers its contributo
   manager's dashboard (the alerts that failed, say); one query each.
 - ``settings_sections``: ``SettingsSection``s, each a fieldset of the agent's own settings
   page (the alert preferences, say), with the form that reads it and the service that saves it.
+- ``lead_panels``: functions ``(request, agent, lead) -> LeadPanel | None``, a card of the
+  lead page drawn by the contributing app's template (the conversation with the person,
+  say); the contributor checks what the user may see.
+- ``lead_marks``: functions ``(agent, leads) -> {lead id: [words]}``, marks on the inbox's
+  rows ("Unread reply", say); one query for the whole page.
 
 Registering is keyed by name, so a second registration of the same name replaces the first.
 """
@@ -65,6 +70,15 @@ class SettingsSection:
     save: Callable[[forms.Form, Agent, Agent], list[str]]
 
 
+@dataclass(frozen=True)
+class LeadPanel:
+    """A card of the lead page: the contributing app's ``template``, drawn with ``context``
+    (and the page's own: ``lead``, ``agent``, ``access``)."""
+
+    template: str
+    context: dict[str, Any]
+
+
 class Registry(Generic[Contributor]):
     """Named contributors, in the order they were registered."""
 
@@ -87,6 +101,23 @@ class Registry(Generic[Contributor]):
 timeline: Registry[Callable[[Lead, int], list[TimelineEntry]]] = Registry()
 dashboard: Registry[Callable[[int, dt.datetime], DashboardPanel | None]] = Registry()
 settings_sections: Registry[SettingsSection] = Registry()
+lead_panels: Registry[Callable[[Any, Agent, Lead], LeadPanel | None]] = Registry()
+lead_marks: Registry[Callable[[Agent, list[Lead]], dict[int, list[str]]]] = Registry()
+
+
+def lead_panels_for(*, request: Any, agent: Agent, lead: Lead) -> list[LeadPanel]:
+    """The cards the registered contributors add to ``lead``'s page for this user."""
+    return [panel for contribute in lead_panels if (panel := contribute(request, agent, lead))]
+
+
+def marks_for(*, agent: Agent, leads: list[Lead]) -> None:
+    """Set ``edge_marks`` (a list of words) on each of ``leads``, for the inbox's rows."""
+    found: dict[int, list[str]] = {}
+    for contribute in lead_marks:
+        for pk, words in contribute(agent, leads).items():
+            found.setdefault(pk, []).extend(words)
+    for lead in leads:
+        lead.edge_marks = found.get(lead.pk, [])  # type: ignore[attr-defined]
 
 
 def timeline_entries(*, lead: Lead, limit: int) -> list[TimelineEntry]:

@@ -178,6 +178,7 @@ def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
     """New and offered leads first, with their deadlines; then accepted ones; then the rest."""
     form, filters = _filters(request, agent)
     rows, next_page = _rows(request, selectors.lead_list(user=request.user, filters=filters))
+    extensions.marks_for(agent=agent, leads=rows)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -262,6 +263,7 @@ def _lead_context(request: HttpRequest, agent: Agent, lead: Lead) -> dict[str, A
         "task_kinds": Task.Kind.choices,
         "quick_picks": followups.quick_picks(agent, timezone.now()) if access.work else [],
         "agent_zone": followups.agent_zone(agent),
+        "panels": extensions.lead_panels_for(request=request, agent=agent, lead=lead),
         "now": timezone.now(),
         "nav": "inbox",
     }

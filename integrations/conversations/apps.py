@@ -9,9 +9,12 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         from integrations.alerts import inbound
         from integrations.lib.queue import schedules_connect
+        from leads import extensions
 
-        from . import receivers, services, tasks
+        from . import panels, receivers, services, tasks
 
         schedules_connect(self, tasks.SCHEDULES)
         inbound.register(services.lead_text_receive)
         receivers.connect()
+        extensions.lead_panels.register("conversations", panels.conversation_panel)
+        extensions.lead_marks.register("conversations", panels.unread_marks)

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from integrations.alerts.views import signed_by_twilio
 from integrations.intake.models import InboundEvent
 from integrations.intake.services import event_store
+from leads import selectors as leads_selectors
 from leads.auth import client_address
+from leads.models import Agent, Lead
+from leads.views import agent_required
 
-from .services import message_status_record
+from .services import NoConsent, message_send, message_status_record
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +62,24 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
                 status=InboundEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
             )
     return HttpResponse(status=204)
+
+
+@require_POST
+@agent_required
+def send(request: HttpRequest, agent: Agent, pk: int) -> HttpResponseBase:
+    """The lead page's send box: text the person, then back to the thread."""
+    try:
+        lead = leads_selectors.lead_get(user=request.user, pk=pk)
+    except Lead.DoesNotExist:
+        raise Http404("No such lead.") from None
+    try:
+        message_send(lead=lead, agent=agent, body=request.POST.get("body", ""))
+    except NoConsent as exc:
+        messages.error(request, f"Not sent: {exc}")
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except ValueError as exc:
+        messages.error(request, str(exc).partition(": ")[2] or str(exc))
+    else:
+        messages.success(request, "Text on its way.")
+    return redirect(reverse("leads:lead", args=[lead.pk]) + "#conversation")

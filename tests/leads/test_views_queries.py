@@ -18,8 +18,15 @@ pytestmark = pytest.mark.django_db
 # The most queries each page may take, session, user and agent included; the lead page and
 # the dashboard take one more for each timeline entry or panel an edge contributes.
 TIMELINE, PANELS = len(extensions.timeline), len(extensions.dashboard)
+# The inbox: one more for each edge marking its rows ("Unread reply"); the lead page: up to
+# three for each card an edge adds (the conversation: its thread, the person's SMS consent,
+# marking their texts read).
+MARKS, LEAD_CARDS = len(extensions.lead_marks), 3 * len(extensions.lead_panels)
 # The lead page: one more for its open follow-ups.
-BUDGET = {"inbox": 6, "search": 7, "pool": 5, "lead": 10 + TIMELINE, "dashboard": 8 + PANELS}
+BUDGET = {
+    "inbox": 6 + MARKS, "search": 7 + MARKS, "pool": 5, "lead": 10 + TIMELINE + LEAD_CARDS,
+    "dashboard": 8 + PANELS,
+}  # fmt: skip
 BUDGET["today"] = 6  # session, user, agent, open offers, follow-ups, waiting leads
 
 
