@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 from django.db import DatabaseError
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 from integrations.intake.models import InboundEvent
 from integrations.intake.sources.email import imap
@@ -26,6 +30,8 @@ from integrations.intake.sources.email.imap import (
 )
 from integrations.intake.tasks import SCHEDULES
 from leads.models import Lead
+
+from .test_email_fuzz import mutated, structured
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "email"
 
@@ -189,3 +195,24 @@ def test_idle_reads_a_message_as_it_arrives(imap_server, intake_domain):
 def test_the_worker_polls_the_mailbox_every_minute():
     assert SCHEDULES["poll lead mailbox"]["func"] == "integrations.intake.tasks.poll_lead_mailbox"
     assert SCHEDULES["poll lead mailbox"]["minutes"] == 1
+
+
+@hsettings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=st.one_of(mutated(), structured, st.binary(min_size=1, max_size=500)))
+def test_random_mime_in_the_mailbox_is_stored_or_set_aside_never_lost(
+    imap_server, intake_domain, raw
+):
+    with client_for(imap_server) as client:
+        try:
+            client.append("INBOX", raw)
+        except IMAPClientError:
+            return  # the server itself refused it: nothing reached the mailbox
+    before = InboundEvent.objects.count()
+
+    result = imap_poll(url=imap_server)
+
+    assert folder_count(imap_server, "INBOX") == 0  # every message left only once stored
+    assert result.stored + result.already + result.too_large == 1
+    assert InboundEvent.objects.count() == before + result.stored
