@@ -53,14 +53,29 @@ endif
 # The worker runs in a process group of its own and is stopped once, by the trap: a signal
 # to the whole group (Ctrl-C) would also reach django-q's sentinel and hang its shutdown.
 # When the web server stops, for whatever reason, the worker stops with it.
+# `make run FAKE_TWILIO=1`: SMS through a local fake of Twilio (manage.py fake_twilio, on
+# port 8025), which prints every text and calls back "delivered": agents' alerts, the instant
+# reply to a demo-form lead with SMS consent, texts from the lead page. Text as a lead with
+# `.venv/bin/python manage.py fake_twilio --text +13055551234 "Hi"` (same variables set).
+ifdef FAKE_TWILIO
+run: export TWILIO_ACCOUNT_SID = AC00000000000000000000000000000000
+run: export TWILIO_AUTH_TOKEN = fake-twilio-demo-token
+run: export TWILIO_FROM_NUMBER = +13055550000
+run: export TWILIO_MESSAGING_SERVICE_SID =
+run: export TWILIO_API_BASE_URL = http://127.0.0.1:8025
+run: export LEAD_SMS_HOURS =
+endif
+
 run: $(VENV)/.installed .env
 	$(MANAGE) migrate --no-input
 	@$(MANAGE) demo
 	@echo "  Starting the web server on $(HOST):$(PORT) and a task worker; Ctrl-C stops both."
-	@$(BIN)/python -c 'import os, sys; os.setpgid(0, 0); os.execv(sys.executable, [sys.executable, "manage.py", "qcluster"])' & \
+	@$(if $(FAKE_TWILIO),echo "  SMS goes to a fake Twilio on 127.0.0.1:8025: its texts print here.";)
+	@$(if $(FAKE_TWILIO),$(MANAGE) fake_twilio --port 8025 & fake=$$!;,fake=;) \
+	$(BIN)/python -c 'import os, sys; os.setpgid(0, 0); os.execv(sys.executable, [sys.executable, "manage.py", "qcluster"])' & \
 	worker=$$!; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	trap 'kill -TERM $$worker $$fake 2>/dev/null; wait $$worker' EXIT; \
 	$(MANAGE) runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed
