@@ -345,6 +345,10 @@ WEBFORM_RATE_WINDOW: int = env.int("WEBFORM_RATE_WINDOW", default=600)
 WEBFORM_MIN_FILL_SECONDS: float = env.float("WEBFORM_MIN_FILL_SECONDS", default=3.0)
 WEBFORM_TOKEN_MAX_AGE: int = env.int("WEBFORM_TOKEN_MAX_AGE", default=60 * 60 * 24)
 WEBFORM_MAX_BODY_BYTES: int = 64 * 1024
+# How long each process answers for a web form from memory: an edit or a deactivation made in
+# another process reaches the door within this many seconds (at once in the process that saved
+# it). 0: look the form up on every request.
+WEBFORM_CACHE_SECONDS: float = env.float("WEBFORM_CACHE_SECONDS", default=5.0)
 # Facebook Lead Ads (docs/sources.md): the app secret signs every webhook POST
 # (X-Hub-Signature-256), the verify token answers Facebook's subscription check; the source is
 # off, and refuses every request, while either is unset. Leads are read from the Graph API at

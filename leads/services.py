@@ -379,6 +379,11 @@ def lead_assign(
     lead.assigned_agent = agent
     lead.assigned_at = now or timezone.now()
     lead.save(update_fields=["assigned_agent", "assigned_at", "updated_at"])
+    return _assigned(lead, agent, reason, actor)
+
+
+def _assigned(lead: Lead, agent: Agent, reason: str, actor: AbstractBaseUser | None) -> Lead:
+    """The timeline entry and the announcement of an assignment already on ``lead``."""
     Activity.objects.create(
         contact_id=lead.contact_id,
         lead=lead,
@@ -423,7 +428,11 @@ def lead_route(
     lead.routing_rule = rule
     sla = dt.timedelta(minutes=rule.sla_minutes if rule else DEFAULT_SLA_MINUTES)
     lead.sla_due_at = None if decision.to_pool else now + sla
-    lead.save(update_fields=["team", "routing_rule", "sla_due_at", "updated_at"])
+    fields = ["team", "routing_rule", "sla_due_at", "updated_at"]
+    if decision.agent is not None:  # the assignment in the same UPDATE (lead_assign's fields)
+        lead.assigned_agent, lead.assigned_at = decision.agent, now
+        fields += ["assigned_agent", "assigned_at"]
+    lead.save(update_fields=fields)
     if rule is not None and decision.rotation_key is not None:
         RoutingRule.objects.filter(pk=rule.pk).update(rotation_key=decision.rotation_key)
     for agent_id, credit in decision.credits.items():
@@ -440,7 +449,7 @@ def lead_route(
         reason=decision.reason,
     )
     if decision.agent is not None:
-        lead_assign(lead=lead, agent=decision.agent, reason=decision.reason, now=now)
+        _assigned(lead, decision.agent, decision.reason, actor=None)
     elif decision.offered:
         _offer(lead, decision.offered, decision.reason)
     else:

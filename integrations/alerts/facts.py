@@ -94,16 +94,23 @@ def place(lead: Lead) -> str:
     return " ".join(part for part in (city, lead.property_zip) if part)
 
 
-def alert_facts(alert: AgentAlert) -> AlertFacts:
-    """The facts of ``alert``, read fresh from the database (three queries)."""
-    lead = Lead.objects.select_related("contact").get(pk=alert.lead_id)
+def alert_facts(
+    alert: AgentAlert, *, lead: Lead | None = None, routing: str | None = None
+) -> AlertFacts:
+    """The facts of ``alert``, read fresh from the database (three queries), or taken from
+    the ``lead`` (with its contact) and ``routing`` reason the caller has just written (the
+    worker that routed the lead, sending its alerts right after the commit)."""
+    if lead is None:
+        lead = Lead.objects.select_related("contact").get(pk=alert.lead_id)
     agent = alert.agent
-    decision = (
-        RoutingDecision.objects.filter(lead=lead)
-        .order_by("-created_at", "-id")
-        .only("reason")
-        .first()
-    )
+    if routing is None:
+        decision = (
+            RoutingDecision.objects.filter(lead=lead)
+            .order_by("-created_at", "-id")
+            .only("reason")
+            .first()
+        )
+        routing = decision.reason if decision else ""
     details = alert_settings_for(agent).include_contact_details
     task, task_place = "", ""
     if alert.task_id is not None:
@@ -129,7 +136,7 @@ def alert_facts(alert: AgentAlert) -> AlertFacts:
         email=lead.contact.email if details else "",
         link=settings.SITE_URL + lead.get_short_url(),
         short_code=lead.short_code,
-        routing=decision.reason if decision else "",
+        routing=routing,
         sla_due_at=lead.sla_due_at,
         task=task,
         task_place=task_place,

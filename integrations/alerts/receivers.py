@@ -11,8 +11,8 @@ from .models import AgentAlert, AlertSettings
 from .services import alerts_create
 
 
-def on_lead_assigned(sender: Any, lead: Lead, agent: Agent, **kwargs: Any) -> None:
-    alerts_create(lead=lead, agents=[agent], kind=AgentAlert.Kind.ASSIGNED)
+def on_lead_assigned(sender: Any, lead: Lead, agent: Agent, reason: str, **kwargs: Any) -> None:
+    alerts_create(lead=lead, agents=[agent], kind=AgentAlert.Kind.ASSIGNED, routing=reason)
 
 
 def on_lead_offered(sender: Any, lead: Lead, agents: list[Agent], **kwargs: Any) -> None:

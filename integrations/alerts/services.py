@@ -25,13 +25,13 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from integrations.lib.backoff import backoff
-from integrations.lib.queue import enqueue_on_commit
+from integrations.lib.queue import enqueue_on_commit, in_worker
 from leads import services as leads_services
 from leads.models import Agent, Lead, LeadOffer, Task, from_short_code
 
 from .channels import CHANNELS, channels, get_channel
 from .channels.base import DeliveryError, SendResult
-from .facts import alert_facts
+from .facts import AlertFacts, alert_facts
 from .models import PREFERENCES, AgentAlert, AlertSettings, SendingFault, alert_settings_for
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ def alerts_create(
     here_if_worker: bool = True,
     task: Task | None = None,
     body: str = "",
+    routing: str | None = None,
 ) -> list[AgentAlert]:
     """Write the alerts about ``lead`` for ``agents``, then send them.
 
@@ -128,11 +129,18 @@ def alerts_create(
     it; the sweeps that make many alerts at once ring instead. Returns the rows made now (an
     alert that exists already is not made again). ``body``, when given, is the text an SMS
     says (a person's reply: "Jordan replied: ...") instead of the one composed from the lead.
+
+    Sent here, a row is written already claimed for its first attempt (as ``alert_send``
+    claims one: a lease on ``next_attempt_at``), and sent with the ``lead`` and the agents
+    in memory and the ``routing`` reason the caller gives (read from the database when
+    None), not read again; should the process die first, the sweeper sends it when the lease
+    runs out.
     """
     if lead.is_test:
         return []
     now = now or timezone.now()
-    made = []
+    here = here_if_worker and in_worker()
+    made, send_here = [], []
     for agent in agents:
         if not agent.is_active:
             continue
@@ -144,6 +152,7 @@ def alerts_create(
             due = now
             if channel.waits_for_quiet_hours and quiet_until and not is_hot(lead):
                 due = quiet_until
+            claim = here and due <= now
             alert = _make(
                 lead.pk,
                 lead.escalation_step,
@@ -152,43 +161,56 @@ def alerts_create(
                 kind,
                 to,
                 due,
-                here_if_worker=here_if_worker,
+                claim=claim,
                 task_id=task.pk if task else None,
                 body=body,
             )
-            if alert is not None:
-                made.append(alert)
+            if alert is None:
+                continue
+            made.append(alert)
+            if claim:
+                send_here.append(alert)
+    if send_here:
+        transaction.on_commit(lambda: _send_claimed(send_here, lead, routing))
     return made
 
 
 def _make(
     lead_id: int, step: int, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
-    fallback_for: AgentAlert | None = None, here_if_worker: bool = False,
-    task_id: int | None = None, body: str = "",
+    fallback_for: AgentAlert | None = None, *, claim: bool = False, task_id: int | None = None,
+    body: str = "",
 ) -> AgentAlert | None:  # fmt: skip
-    """Insert the row for the lead's escalation ``step`` unless it exists; have it sent after
-    commit when it is due now."""
+    """Insert the row for the lead's escalation ``step`` unless it exists. ``claim``: the
+    caller sends it itself, after the commit (the row is written claimed for that attempt);
+    otherwise a task is rung for it after the commit when it is due now."""
+    fields = {
+        "lead_id": lead_id, "agent": agent, "channel": channel, "kind": kind, "step": step,
+        "to": to, "next_attempt_at": due, "fallback_for": fallback_for, "task_id": task_id,
+        "body": body,
+    }  # fmt: skip
+    if claim:
+        fields.update(next_attempt_at=timezone.now() + LEASE, attempts=1)
     try:
-        with transaction.atomic():
-            alert = AgentAlert.objects.create(
-                lead_id=lead_id,
-                agent=agent,
-                channel=channel,
-                kind=kind,
-                step=step,
-                to=to,
-                next_attempt_at=due,
-                fallback_for=fallback_for,
-                task_id=task_id,
-                body=body,
-            )
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: a duplicate leaves the caller's work be
+                alert = AgentAlert.objects.create(**fields)
+        else:  # one statement, no transaction of its own
+            alert = AgentAlert.objects.create(**fields)
     except IntegrityError:
         return None
-    if due <= timezone.now():
-        enqueue_on_commit(
-            SEND_TASK, alert.pk, task_name=f"alert-{alert.pk}", here_if_worker=here_if_worker
-        )
+    if not claim and due <= timezone.now():
+        enqueue_on_commit(SEND_TASK, alert.pk, task_name=f"alert-{alert.pk}")
     return alert
+
+
+def _send_claimed(alerts: list[AgentAlert], lead: Lead, routing: str | None) -> None:
+    """Send alerts claimed for this process (see ``alerts_create``), one after the other; an
+    error is logged and leaves the row to the sweeper."""
+    for alert in alerts:
+        try:
+            _attempt(alert, alert_facts(alert, lead=lead, routing=routing))
+        except Exception:
+            logger.exception("alert %s failed in this worker; the sweeper will retry", alert.pk)
 
 
 # --- Sending ------------------------------------------------------------------------------
@@ -235,19 +257,23 @@ def alert_send(*, alert_id: int) -> AgentAlert | None:
     if not claimed:
         return None
     alert = AgentAlert.objects.select_related("agent__alert_settings").get(pk=alert_id)
-    facts = alert_facts(alert)
+    _attempt(alert, alert_facts(alert))
+    return alert
+
+
+def _attempt(alert: AgentAlert, facts: AlertFacts) -> None:
+    """Send a claimed alert once and record how it went."""
     reason = _moot(alert, facts.lead)
     if reason:
         _finish(alert, AgentAlert.Status.CANCELED, error=f"Not sent: {reason}.")
-        return alert
+        return
     channel = get_channel(alert.channel)
     try:
         result = channel.send(alert, facts)
     except DeliveryError as exc:
         _failed(alert, exc)
-        return alert
-    _sent(alert, result)
-    return alert
+        return
+    _sent(alert, result, facts.lead)
 
 
 def _finish(alert: AgentAlert, status: str, *, error: str = "") -> None:
@@ -262,16 +288,26 @@ def _finish(alert: AgentAlert, status: str, *, error: str = "") -> None:
     alert.save(update_fields=fields)
 
 
-def _sent(alert: AgentAlert, result: SendResult) -> None:
+def _sent(alert: AgentAlert, result: SendResult, lead: Lead) -> None:
     now = timezone.now()
-    AgentAlert.objects.filter(pk=alert.pk, status=AgentAlert.Status.QUEUED).update(
-        status=result.status, provider_id=result.provider_id, sent_at=now, next_attempt_at=None,
-        last_error="", error_code="", updated_at=now,
-    )  # fmt: skip
-    if alert.kind != AgentAlert.Kind.FOLLOW_UP:  # speed to lead counts the lead's own alerts
-        Lead.objects.filter(pk=alert.lead_id, alert_sent_at__isnull=True).update(alert_sent_at=now)
+    changes = {
+        "status": result.status, "provider_id": result.provider_id, "sent_at": now,
+        "next_attempt_at": None, "last_error": "", "error_code": "", "updated_at": now,
+    }  # fmt: skip
+    moved = AgentAlert.objects.filter(pk=alert.pk, status=AgentAlert.Status.QUEUED).update(
+        **changes
+    )
+    if moved:
+        for name, value in changes.items():
+            setattr(alert, name, value)
+    else:  # a status callback came first: it holds the truth
+        alert.refresh_from_db()
+    # Speed to lead counts the lead's own alerts (not follow-ups), from the first one out;
+    # known here when the lead was just read or written (no query after the first).
+    if alert.kind != AgentAlert.Kind.FOLLOW_UP and lead.alert_sent_at is None:
+        Lead.objects.filter(pk=lead.pk, alert_sent_at__isnull=True).update(alert_sent_at=now)
+        lead.alert_sent_at = now
     sending_faults_clear(channel=alert.channel)
-    alert.refresh_from_db()
 
 
 def _failed(alert: AgentAlert, error: DeliveryError) -> None:

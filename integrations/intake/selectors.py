@@ -1,15 +1,18 @@
-"""Reads at the edge: what the admin shows operations about the lead sources."""
+"""Reads at the edge: what the admin shows operations about the lead sources, and the web
+forms the door answers for."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from .models import InboundEvent
+from .models import InboundEvent, WebForm
 from .sources import SOURCES, get_source
 
 
@@ -122,3 +125,35 @@ def email_unknown_recipients(
         )
         for row in rows
     ]
+
+
+# --- Web forms at the door --------------------------------------------------------------------
+
+# This process's active web forms by public key, each with until when (monotonic clock) it
+# may be answered from memory: the door looks its form up on every request, and that look-up
+# was a fifth of a submission's CPU. A form saved or deleted in this process is forgotten at
+# once; an edit made in another process is seen within WEBFORM_CACHE_SECONDS.
+_web_forms: dict[str, tuple[WebForm, float]] = {}
+_WEB_FORMS_KEPT = 1000  # public keys remembered at most (a flood of unknown keys is not kept)
+
+
+def web_form_active(public_key: str) -> WebForm | None:
+    """The active web form with ``public_key``, or None. Read-only: do not change it."""
+    now = time.monotonic()
+    known = _web_forms.get(public_key)
+    if known is not None and now < known[1]:
+        return known[0]
+    web_form = WebForm.objects.filter(public_key=public_key, is_active=True).first()
+    if web_form is None:
+        _web_forms.pop(public_key, None)
+        return None
+    if settings.WEBFORM_CACHE_SECONDS > 0:
+        if len(_web_forms) >= _WEB_FORMS_KEPT:
+            _web_forms.clear()
+        _web_forms[public_key] = (web_form, now + settings.WEBFORM_CACHE_SECONDS)
+    return web_form
+
+
+def web_forms_forget(**kwargs: Any) -> None:
+    """Forget the web forms this process knew (one was saved or deleted here)."""
+    _web_forms.clear()

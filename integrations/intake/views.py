@@ -11,11 +11,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_GET
 from integrations.lib import cache
 
 from .models import WebForm
+from .selectors import web_form_active
 from .sources import get_source
 from .sources.base import Refused, client_ip
 from .sources.webform import (
@@ -34,6 +34,7 @@ from .sources.webform import (
     external_id_for,
     read_submission,
     render_token,
+    submission_meta,
     token_age,
 )
 
@@ -108,7 +109,9 @@ def _rate_limited(web_form: WebForm, ip: str) -> bool:
 @never_cache
 def webform(request: HttpRequest, public_key: str) -> HttpResponse:
     """``GET`` shows the form, ``POST`` submits it (form data or JSON), ``OPTIONS`` is CORS."""
-    web_form = get_object_or_404(WebForm, public_key=public_key, is_active=True)
+    web_form = web_form_active(public_key)
+    if web_form is None:
+        raise Http404("No such web form.")
     origin = request.headers.get("Origin", "")
     if origin and origin != "null" and not origin_allowed(web_form, origin, request):
         return _error(request, 403, "origin_not_allowed", f"Posting from {origin} is not allowed.")
@@ -193,7 +196,7 @@ def _submit(request: HttpRequest, web_form: WebForm) -> HttpResponse:
     stored = get_source("webform").store(
         request,
         external_id=external_id_for(web_form, form.cleaned_data["submission_id"]),
-        meta={"form_id": web_form.pk, "received_at": timezone.now().isoformat()},
+        meta=submission_meta(web_form, form.cleaned_data),
     )
     return _accepted(request, web_form, str(stored.event.public_id), created=stored.created)
 

@@ -6,6 +6,7 @@ about a bad field at once) and again in the worker when the stored raw body is p
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import json
@@ -30,6 +31,12 @@ HONEYPOT_FIELD = "website"
 TOKEN_FIELD = "_ts"  # noqa: S105 - a field name, not a secret
 TOKEN_SALT = "leadline.webform.render"  # noqa: S105 - a signing namespace
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# The cleaned fields the door keeps for the worker (submission_meta).
+CLEANED_FIELDS = (
+    "first_name", "last_name", "email", "phone", "message", "lead_type", "property_address",
+    "zip_code", "mls_number", "consent", "marketing_consent", *UTM_FIELDS, "gclid", "fbclid",
+    "page_url", "referrer",
+)  # fmt: skip
 # Fields the form accepts besides the ones SubmissionForm declares.
 CONTROL_FIELDS = (HONEYPOT_FIELD, TOKEN_FIELD)
 
@@ -73,22 +80,32 @@ class SubmissionForm(forms.Form):
     HIDDEN = (*UTM_FIELDS, "gclid", "fbclid", "page_url", "referrer", "submission_id")
 
     def __init__(self, *args: Any, web_form: WebForm, **kwargs: Any) -> None:
+        # Django deep-copies a form's fields for every instance (a sixth of a submission's CPU
+        # at the door); these come configured for the web form from a per-process cache
+        # instead, each instance with its own dict of the shared, never-changed fields.
+        self.base_fields = {}  # type: ignore[misc]  # read by BaseForm.__init__ alone
         super().__init__(*args, **kwargs)
         self.web_form = web_form
-        self.fields["consent"].required = web_form.consent_required
-        self.fields["consent"].label = web_form.consent_text
-        self.fields["consent"].error_messages["required"] = "Please tick the consent box."
+        self.fields = dict(configured_fields(web_form))
+
+    @classmethod
+    def configure(cls, fields: dict[str, forms.Field], web_form: WebForm) -> None:
+        """Fit a copy of the declared fields to ``web_form``: its consent words, hidden fields,
+        the browser's hints."""
+        fields["consent"].required = web_form.consent_required
+        fields["consent"].label = web_form.consent_text
+        fields["consent"].error_messages["required"] = "Please tick the consent box."
         if web_form.marketing_consent_text:
-            self.fields["marketing_consent"].label = web_form.marketing_consent_text
+            fields["marketing_consent"].label = web_form.marketing_consent_text
         else:
-            del self.fields["marketing_consent"]
-        for name in self.HIDDEN:
-            self.fields[name].widget = forms.HiddenInput()
-        self.fields["message"].widget.attrs["rows"] = 4
-        self.fields["email"].widget.attrs["autocomplete"] = "email"
-        self.fields["phone"].widget.input_type = "tel"
-        self.fields["phone"].widget.attrs["autocomplete"] = "tel"
-        self.fields["zip_code"].widget.attrs.update({"inputmode": "numeric"})
+            del fields["marketing_consent"]
+        for name in cls.HIDDEN:
+            fields[name].widget = forms.HiddenInput()
+        fields["message"].widget.attrs["rows"] = 4
+        fields["email"].widget.attrs["autocomplete"] = "email"
+        fields["phone"].widget.input_type = "tel"
+        fields["phone"].widget.attrs["autocomplete"] = "tel"
+        fields["zip_code"].widget.attrs.update({"inputmode": "numeric"})
 
     def clean_phone(self) -> str:
         raw: str = self.cleaned_data.get("phone", "")
@@ -117,6 +134,24 @@ class SubmissionForm(forms.Form):
         if missing and not self.has_error("email") and not self.has_error("phone"):
             self.add_error("email", "Give an email address or a phone number.")
         return data
+
+
+# The fields configured per form's settings, by what configures them (so an edited form gets
+# new ones); bounded, as the forms a process serves are few.
+_configured: dict[tuple[Any, ...], dict[str, forms.Field]] = {}
+
+
+def configured_fields(web_form: WebForm) -> dict[str, forms.Field]:
+    """The fields of ``web_form``'s submission form, made once per process and settings."""
+    key = (web_form.consent_required, web_form.consent_text, web_form.marketing_consent_text)
+    fields = _configured.get(key)
+    if fields is None:
+        fields = copy.deepcopy(SubmissionForm.base_fields)
+        SubmissionForm.configure(fields, web_form)
+        if len(_configured) >= 100:
+            _configured.clear()
+        _configured[key] = fields
+    return fields
 
 
 def read_submission(body: bytes, content_type: str) -> dict[str, Any]:
@@ -208,32 +243,28 @@ class WebFormSource(Source):
     label = "Web form"
 
     def parse(self, event: InboundEvent) -> list[LeadData]:
-        web_form = WebForm.objects.filter(pk=event.meta.get("form_id")).first()
-        if web_form is None:
-            raise ParseError(f"Web form {event.meta.get('form_id')!r} no longer exists.")
-        try:
-            fields = read_submission(bytes(event.body), event.content_type)
-        except SubmissionError as exc:
-            raise ParseError(exc.message) from exc
-        form = SubmissionForm(fields, web_form=web_form)
-        if not form.is_valid():
-            raise ParseError(json.dumps(form.errors.get_json_data()))
-        data = form.cleaned_data
+        """The door validated the submission and kept its cleaned fields and the form's facts
+        in the event's ``meta`` (:func:`submission_meta`): the worker trusts them, with no
+        look-up of the form and no second validation. An event stored without them (before
+        the door kept them) is read from its raw body and validated against the form again."""
+        facts, data = event.meta.get("form"), event.meta.get("cleaned")
+        if not isinstance(facts, dict) or not isinstance(data, dict):
+            facts, data = self._validated_again(event)
         received_at = parse_datetime(event.meta.get("received_at", "")) or event.received_at
         return [
             LeadData(
                 source=self.key,
-                source_detail=web_form.name,
+                source_detail=facts["name"],
                 external_id=event.external_id or f"event:{event.public_id}",
                 received_at=received_at,
-                team_id=web_form.team_id,
+                team_id=facts["team_id"],
                 raw_event_id=event.pk,
                 first_name=data["first_name"].strip(),
                 last_name=data["last_name"].strip(),
                 email=data["email"],
                 phone=data["phone"],
                 message=data["message"].strip(),
-                lead_type=data["lead_type"] or web_form.default_lead_type,
+                lead_type=data["lead_type"] or facts["default_lead_type"],
                 property_address=data["property_address"].strip(),
                 property_zip=data["zip_code"],
                 mls_number=data["mls_number"].strip(),
@@ -246,32 +277,70 @@ class WebFormSource(Source):
                 fbclid=data["fbclid"],
                 page_url=data["page_url"],
                 referrer=data["referrer"],
-                consents=self._consents(web_form, data, event, received_at),
+                consents=self._consents(facts, data, event, received_at),
             )
         ]
 
     @staticmethod
+    def _validated_again(event: InboundEvent) -> tuple[dict[str, Any], dict[str, Any]]:
+        web_form = WebForm.objects.filter(pk=event.meta.get("form_id")).first()
+        if web_form is None:
+            raise ParseError(f"Web form {event.meta.get('form_id')!r} no longer exists.")
+        try:
+            fields = read_submission(bytes(event.body), event.content_type)
+        except SubmissionError as exc:
+            raise ParseError(exc.message) from exc
+        form = SubmissionForm(fields, web_form=web_form)
+        if not form.is_valid():
+            raise ParseError(json.dumps(form.errors.get_json_data()))
+        return form_facts(web_form), form.cleaned_data
+
+    @staticmethod
     def _consents(
-        web_form: WebForm, data: dict[str, Any], event: InboundEvent, at: dt.datetime
+        facts: dict[str, Any], data: dict[str, Any], event: InboundEvent, at: dt.datetime
     ) -> tuple[ConsentData, ...]:
         evidence = {
             "ip": event.remote_addr,
             "user_agent": event.headers.get("user-agent", ""),
             "page_url": data["page_url"],
-            "form": web_form.public_key,
+            "form": facts["public_key"],
         }
         consents = [
-            ConsentData(channel, bool(data["consent"]), web_form.consent_text, at, evidence)
+            ConsentData(channel, bool(data["consent"]), facts["consent_text"], at, evidence)
             for channel in (Consent.Channel.CALL, Consent.Channel.SMS, Consent.Channel.EMAIL)
         ]
-        if web_form.marketing_consent_text:
+        if facts["marketing_consent_text"]:
             consents.append(
                 ConsentData(
                     Consent.Channel.MARKETING_EMAIL,
                     bool(data.get("marketing_consent")),
-                    web_form.marketing_consent_text,
+                    facts["marketing_consent_text"],
                     at,
                     evidence,
                 )
             )
         return tuple(consents)
+
+
+def form_facts(web_form: WebForm) -> dict[str, Any]:
+    """What a lead takes from its web form: kept with the event at the door, so the lead
+    records the consent words the person was shown, whatever the form says later."""
+    return {
+        "public_key": web_form.public_key,
+        "name": web_form.name,
+        "team_id": web_form.team_id,
+        "default_lead_type": web_form.default_lead_type,
+        "consent_text": web_form.consent_text,
+        "marketing_consent_text": web_form.marketing_consent_text,
+    }
+
+
+def submission_meta(web_form: WebForm, cleaned: dict[str, Any]) -> dict[str, Any]:
+    """The event's ``meta`` for a submission the door validated: the form's id and facts,
+    and the cleaned fields the worker makes the lead from (the body stays raw beside them)."""
+    return {
+        "form_id": web_form.pk,
+        "received_at": timezone.now().isoformat(),
+        "form": form_facts(web_form),
+        "cleaned": {name: cleaned.get(name, "") for name in CLEANED_FIELDS},
+    }

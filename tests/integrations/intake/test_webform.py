@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +93,39 @@ def test_an_inactive_form_is_a_404(client, web_form, token):
     assert client.get(URL).status_code == 404
     assert post_json(client, fixture_json("submission__json.json"), token).status_code == 404
     assert not InboundEvent.objects.exists()
+
+
+def test_the_door_answers_for_a_form_from_memory_and_forgets_one_saved(
+    client, web_form, token, settings
+):
+    settings.WEBFORM_CACHE_SECONDS = 60
+    payload = fixture_json("submission__json.json")
+
+    def form_lookups(**fields) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert post_json(client, {**payload, **fields}, token).status_code == 201
+        return sum('"integrations_webform"' in q["sql"] for q in queries.captured_queries)
+
+    assert form_lookups(submission_id="memory-0001") == 1
+    assert form_lookups(submission_id="memory-0002") == 0  # answered from memory
+    web_form.is_active = False
+    web_form.save()  # forgotten at once in the process that saved it
+    assert post_json(client, payload, token).status_code == 404
+
+
+def test_the_worker_makes_the_lead_from_what_the_door_checked(client, web_form, token, run_queue):
+    """The door keeps the cleaned fields and the form's words with the raw event: the worker
+    neither looks the form up nor validates again, and the lead keeps the consent words the
+    person was shown although the form changed meanwhile."""
+    shown = web_form.consent_text
+    assert post_json(client, fixture_json("submission__json.json"), token).status_code == 201
+    WebForm.objects.filter(pk=web_form.pk).update(consent_text="Words nobody was shown.")
+    with CaptureQueriesContext(connection) as queries:
+        run_queue()
+    assert not any('"integrations_webform"' in q["sql"] for q in queries.captured_queries)
+    lead = Lead.objects.get()
+    assert {c.text for c in Consent.objects.filter(lead=lead, channel="sms")} == {shown}
+    assert lead.source_detail == web_form.name
 
 
 def test_the_embed_script_points_an_iframe_at_the_hosted_form(client, web_form):
