@@ -14,7 +14,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models.signals import post_migrate
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -58,14 +58,15 @@ def enqueue_on_commit(func: str, *args: Any, here_if_worker: bool = False, **kwa
         return
     connection = transaction.get_connection()
     if uses_orm_broker() and connection.in_atomic_block:
-        sid = transaction.savepoint()
+        # No savepoint around it (two round trips per task): what can fail before the row's
+        # INSERT (pickling, signing) touches no table, and a database that refuses that
+        # INSERT refuses the transaction's own writes as well.
         try:
             async_task(func, *args, **kwargs)
+        except DatabaseError:
+            raise
         except Exception:
-            transaction.savepoint_rollback(sid)
             logger.exception("could not enqueue %s%r; the sweeper will retry", func, args)
-        else:
-            transaction.savepoint_commit(sid)
         return
     transaction.on_commit(lambda: enqueue(func, *args, **kwargs))
 
