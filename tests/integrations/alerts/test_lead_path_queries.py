@@ -5,9 +5,10 @@ production: the event's task (parse, capture, route, the alert rows) and, after 
 the alerts it sends itself (SMS through the local Twilio API, email through SMTP). Every
 statement counts, BEGIN, COMMIT and savepoints included: each is a round trip.
 
-The ceilings are what the path costs now (52 and 24 before the performance work); the
-issue's targets are 15 and 10, and docs/performance.md lists, statement by statement, what
-stands between.
+The ceilings are what the path costs now (50 and 23 before the performance work, 29 and
+20 after it; the sending faults cleared after each send and a conversations receiver's
+savepoint, which landed since, add 4 and 3); the issue's targets are 15 and 10, and
+docs/performance.md lists, statement by statement, what stands between.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def test_an_assigned_lead(client, web_form, solo, alice, twilio, smtp, queue_wor
     assert set(AgentAlert.objects.filter(lead=lead).values_list("status", flat=True)) == {
         AgentAlert.Status.SENT
     }
-    assert len(sql) <= 29
+    assert len(sql) <= 33
 
 
 def test_a_pooled_lead(client, web_form, solo, alice, twilio, smtp, queue_worker):
@@ -68,4 +69,4 @@ def test_a_pooled_lead(client, web_form, solo, alice, twilio, smtp, queue_worker
     sql = worker_queries(stored(client, web_form, "90210", 2))
     lead = Lead.objects.get(contact__email="jane2@example.net")
     assert lead.assigned_agent is None
-    assert len(sql) <= 20
+    assert len(sql) <= 23
