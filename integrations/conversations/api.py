@@ -74,16 +74,20 @@ class LeadMessageViewSet(leads_api.ApiViewSet):
     @extend_schema(
         summary="The person's text thread",
         responses={200: MessageSerializer(many=True)},
-        description="Oldest first, the latest 200; reading it marks the person's texts read.",
+        description=(
+            "Oldest first, the latest 200; the lead's agent reading it marks the person's "
+            "texts read."
+        ),
     )
     def list(self, request: Request, lead_pk: str) -> Response:
         lead = self._lead()
         rows = thread(contact_id=lead.contact_id)
-        Message.objects.filter(
-            contact_id=lead.contact_id,
-            direction=Message.Direction.INBOUND,
-            read_at__isnull=True,
-        ).update(read_at=timezone.now())
+        if lead.assigned_agent_id == leads_api.me(request).pk:  # as on the lead page
+            Message.objects.filter(
+                contact_id=lead.contact_id,
+                direction=Message.Direction.INBOUND,
+                read_at__isnull=True,
+            ).update(read_at=timezone.now())
         return Response(MessageSerializer(rows, many=True).data)
 
     @extend_schema(

@@ -116,3 +116,14 @@ def test_an_agent_without_a_profile_is_refused(client, jordan, django_user_model
     assert answer.status_code in (302, 403)
     assert not Message.objects.exists()
     assert Agent.objects.filter(user=user).count() == 0
+
+
+def test_in_the_api_too_only_the_leads_agent_reading_marks_texts_read(
+    client, jordan, alice, mona, twilio
+):
+    inbound(client, "Any news?", sid="SM" + "4" * 32)
+    assert login(client, mona).get(f"/api/v1/leads/{jordan.pk}/messages/").status_code == 200
+    assert Message.objects.get(direction="in").read_at is None
+    client.logout()
+    assert login(client, alice).get(f"/api/v1/leads/{jordan.pk}/messages/").status_code == 200
+    assert Message.objects.get(direction="in").read_at is not None
