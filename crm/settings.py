@@ -297,6 +297,9 @@ CONTENT_SECURITY_POLICY: dict[str, Any] = {
 }
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+# An open inbox, pool or lead page asks this often whether anything changed (leads/live.py);
+# an unchanged answer is a 304 costing two cache reads.
+LIVE_POLL_SECONDS: int = env.int("LIVE_POLL_SECONDS", default=5)
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -23,12 +23,13 @@ class LeadsConfig(AppConfig):
         from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
-        from . import checks  # noqa: F401 - registers the checks
+        from . import checks, live  # noqa: F401 - checks registers the checks
         from .tasks import schedules_ensure
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="leads.sqlite_fold")
         post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="leads.schedules")
         post_spawn.connect(self.warm, dispatch_uid="leads.warm")
+        live.connect()
 
     def warm(self, **kwargs: Any) -> None:
         """Build what a lead needs that is built on first use, as the process starts (a queue

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import followups, inputs, routing, signals
+from . import followups, inputs, live, routing, signals
 from .data import LeadData, PersonEvent
 from .models import (
     API_TOKEN_PREFIX,
@@ -201,6 +201,7 @@ def lead_hand_over(
     """
     if lead.assigned_agent_id == agent.pk:
         return lead
+    live.lead_changed(lead, agents=[lead.assigned_agent])  # the screens of the one it leaves
     now = now or timezone.now()
     if lead.first_contact_at is None and lead.status in (Lead.Status.NEW, Lead.Status.ACCEPTED):
         rule = lead.routing_rule
@@ -557,6 +558,7 @@ def lead_record_contact(
         summary=f"{agent} called: talked" if outcome == "talked" else f"{agent} logged a {how}",
         data={"how": how, **({"outcome": outcome} if outcome else {})},
     )  # fmt: skip
+    live.lead_changed(lead)
 
 
 def leads_escalate(*, now: dt.datetime | None = None, limit: int = 200) -> int:
@@ -699,10 +701,12 @@ def lead_add_note(*, lead: Lead, agent: Agent, text: str) -> Activity:
     if not text:
         raise ValueError("text: a note cannot be empty.")
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
-    return Activity.objects.create(
+    note = Activity.objects.create(
         contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.NOTE, actor_id=agent.user_id,
         summary=f"Note by {agent}: {text}"[:500], data={"text": text},
     )  # fmt: skip
+    live.lead_changed(lead)
+    return note
 
 
 def lead_log_contact(

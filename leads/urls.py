@@ -25,5 +25,6 @@ urlpatterns = [
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar"),
     path("settings/", views.agent_settings, name="settings"),
     path("settings/calendar/", views.calendar_settings, name="calendar_settings"),
+    path("pause/", views.pause, name="pause"),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

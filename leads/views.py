@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import exports, extensions, followups, selectors, services
+from . import exports, extensions, followups, live, selectors, services
 from .extensions import SettingsSection
 from .forms import (
     AgentSettingsForm,
@@ -79,6 +79,36 @@ def agent_required(view: View) -> View:
         else:
             raise PermissionDenied("This sign-in has no active agent profile.")
         add_never_cache_headers(response)
+        return response
+
+    return wrapped
+
+
+def live_view(view: View) -> View:
+    """A page that keeps itself up to date (inside :func:`agent_required`).
+
+    The page carries the ETag of what the agent may see (:func:`leads.live.etag`, read
+    before its rows) and ``app.js`` asks for it again every few seconds with
+    ``If-None-Match``: the same tag is answered ``304`` at the cost of two cache reads, a
+    new one with the fragment to swap in. Only the app's poll sends ``If-None-Match``
+    (the pages are ``no-store``, so the browser never does).
+    """
+
+    @wraps(view)
+    def wrapped(
+        request: HtmxHttpRequest, agent: Agent, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response: HttpResponseBase
+        tag = live.etag(agent)
+        if request.headers.get("If-None-Match") == tag:
+            response = HttpResponse(status=304)
+        else:
+            request.live = {"etag": tag, "every": settings.LIVE_POLL_SECONDS}  # type: ignore[attr-defined]
+            try:
+                response = view(request, agent, *args, **kwargs)
+            except LeadMovedOn as gone:
+                response = _moved_on(request, agent, gone.moved)
+        response["ETag"] = tag
         return response
 
     return wrapped
@@ -174,6 +204,7 @@ def _filters(request: HttpRequest, agent: Agent) -> tuple[LeadFilterForm, select
 
 @require_GET
 @agent_required
+@live_view
 def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
     """New and offered leads first, with their deadlines; then accepted ones; then the rest."""
     form, filters = _filters(request, agent)
@@ -224,6 +255,7 @@ def export(request: HttpRequest, agent: Agent, what: str, format: str) -> HttpRe
 
 @require_GET
 @agent_required
+@live_view
 def pool(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
     """The team's unassigned leads, oldest waiting first, each claimable in one tap."""
     rows, next_page = _rows(request, selectors.pool_list(user=request.user))
@@ -235,7 +267,7 @@ def pool(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
         "now": timezone.now(),
         "nav": "pool",
     }
-    if request.htmx and request.htmx.target == "more":
+    if request.htmx and request.htmx.target in ("lead-list", "more"):
         return render(request, "leads/_lead_list.html", context)
     return render(request, "leads/pool.html", context)
 
@@ -279,9 +311,13 @@ def _place(lead: Lead) -> str:
 
 @require_GET
 @agent_required
-def lead_detail(request: HttpRequest, agent: Agent, pk: int) -> HttpResponse:
+@live_view
+def lead_detail(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
-    return render(request, "leads/lead_detail.html", _lead_context(request, agent, lead))
+    context = _lead_context(request, agent, lead)
+    if request.htmx and request.htmx.target == "lead-body":
+        return render(request, "leads/_lead_body.html", context)
+    return render(request, "leads/lead_detail.html", context)
 
 
 @require_GET
@@ -322,7 +358,10 @@ def _after_action(
     request: HtmxHttpRequest, agent: Agent, lead: Lead, *, status: int = 200
 ) -> HttpResponse:
     """What an action answers: for htmx the inbox row or the lead page's body to swap in,
-    otherwise a redirect to the lead page (or the inbox when the lead is no longer visible)."""
+    otherwise a redirect to the lead page (or the inbox when the lead is no longer visible).
+    The lead page's body carries the page's new ETag (read before it), so its next poll is
+    a 304 rather than the same body again."""
+    tag = live.etag(agent) if request.htmx and request.htmx.target == "lead-body" else ""
     try:
         fresh: Lead | None = selectors.lead_get(user=request.user, pk=lead.pk)
     except Lead.DoesNotExist:
@@ -340,7 +379,10 @@ def _after_action(
     if fresh is None:
         return HttpResponseClientRedirect(reverse("leads:inbox"))
     context = _lead_context(request, agent, fresh)
-    return render(request, "leads/_lead_body.html", context, status=status)
+    response = render(request, "leads/_lead_body.html", context, status=status)
+    if tag:
+        response["ETag"] = tag
+    return response
 
 
 @require_POST
@@ -554,6 +596,28 @@ def calendar_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
 def _bad_request(request: HttpRequest, form: Any) -> HttpResponse:
     errors = "; ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
     return HttpResponse(f"Not saved. {errors}", status=400, content_type="text/plain")
+
+
+@require_POST
+@agent_required
+def pause(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
+    """The header's one-tap "Pause my leads": ``paused=on`` or ``off`` (a state, not a flip,
+    so a second tap of the same button changes nothing). Always the signed-in agent's own."""
+    paused = request.POST.get("paused", "")
+    if paused not in ("on", "off"):
+        return HttpResponse("Not saved. paused: on or off.", status=400, content_type="text/plain")
+    services.agent_update_settings(agent=agent, actor=agent, is_paused=paused == "on")
+    if agent.is_paused:
+        messages.success(request, "Paused: no new leads come to you until you resume.")
+    else:
+        messages.success(request, "Resumed: new leads come to you again.")
+    if request.htmx:
+        return render(request, "leads/_pause.html", {"agent": agent})
+    referer = request.headers.get("Referer", "")
+    safe = url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(_path_of(referer) if referer and safe else reverse("leads:inbox"))
 
 
 @agent_required

@@ -19,14 +19,16 @@
     if (field.value) store.setItem(draftKey(field), field.value);
     else store.removeItem(draftKey(field));
   });
-  document.addEventListener("DOMContentLoaded", function () {
+  function restoreDrafts() {
     var store = storage();
     if (!store) return;
     document.querySelectorAll("[data-draft]").forEach(function (field) {
       var draft = store.getItem(draftKey(field));
       if (draft && !field.value) field.value = draft;
     });
-  });
+  }
+  document.addEventListener("DOMContentLoaded", restoreDrafts);
+  document.addEventListener("htmx:afterSettle", restoreDrafts);
   document.addEventListener("htmx:afterRequest", function (event) {
     var store = storage(), form = event.detail.elt;
     if (!store || !event.detail.successful || !form.querySelectorAll) return;
@@ -74,6 +76,39 @@
     if (dialog && dialog.open && event.detail.successful) dialog.close();
   });
 
+  // Live screens: the inbox, pool or lead page ([data-live], holding the ETag of what the
+  // agent sees) asks again every few seconds with If-None-Match. The answer is 304 while
+  // nothing changed, else the fragment to swap in, with its new ETag. No asking while the
+  // tab is hidden (at once when it comes back), while the agent is in one of its fields or
+  // while a dialog is open.
+  var asking = false;
+  function liveBox() { return document.querySelector("[data-live]"); }
+  function inUse(box) {
+    var active = document.activeElement;
+    if (document.querySelector("dialog[open]")) return true;  // asking how a call went
+    return !!active && box.contains(active) && active.matches("input, select, textarea");
+  }
+  function ask() {
+    var box = liveBox();
+    if (!box || asking || document.hidden || inUse(box) || !window.htmx) return;
+    asking = true;
+    var done = function () { asking = false; };
+    window.htmx.ajax("GET", location.pathname + location.search, {
+      source: box, target: box, swap: "innerHTML",
+      headers: { "If-None-Match": box.dataset.live, "X-Leadline-Live": "1" }
+    }).then(done, done);
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var tag = event.detail.xhr && event.detail.xhr.getResponseHeader("ETag"), box = liveBox();
+    if (tag && box) box.dataset.live = tag;
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = liveBox();
+    if (!box) return;
+    setInterval(ask, 1000 * (parseInt(box.dataset.liveEvery, 10) || 5));
+    document.addEventListener("visibilitychange", ask);
+  });
+
   var REFUSED = {
     403: "You can't do that on this lead.",
     404: "That lead is no longer yours to see: someone else may have it.",
@@ -81,7 +116,8 @@
   };
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr, flash = document.getElementById("flash");
-    if (!flash) return;
+    var config = event.detail.requestConfig;
+    if (!flash || (config && config.headers["X-Leadline-Live"])) return;
     var plain = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/plain") === 0;
     var item = document.createElement("li");
     item.className = "msg error";

@@ -1,0 +1,133 @@
+"""Live screens: what an open inbox, pool or lead page asks every few seconds, cheaply.
+
+The agent's app polls the page it shows (``static/leads/app.js``) with ``If-None-Match``;
+the answer is ``304 Not Modified`` until something the agent could see has changed, and
+only then the fragment to swap in. "Changed" is read from two stamps, no lead is looked at:
+
+- the **team's** stamp, moved by every change to one of the team's leads (captured,
+  assigned, offered, claimed, pooled, escalated, accepted, its status, a note, a contact,
+  a reply): an agent's inbox shows the team's pool and a manager's the whole team;
+- the **agent's** own stamp, moved by a change to a lead given, offered or taken from
+  them (also of another team) and by their own settings (paused or not, in the header).
+
+The page's ETag is the pair, read *before* the page's rows: a change between the two
+reads costs one more render, never a missed one. The stamps are moved after the change's
+commit (a poll before it would see the old rows under the new stamp and keep them).
+
+They live in the ``throttle`` cache, the one every process shares: Redis when
+``REDIS_URL`` is set, else the database's cache table. A stamp the cache dropped (Redis
+restarted, the table culled) is made afresh: one more render, never a stale 304.
+
+Edges whose change shows on a lead's page (a reply in a conversation) call
+:func:`lead_changed` inside their transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.cache import BaseCache, caches
+from django.db import transaction
+
+from . import signals
+from .models import Agent, Contact, Lead
+
+CACHE_ALIAS = "throttle"
+LEAD_SIGNALS = (
+    signals.lead_captured,
+    signals.lead_assigned,
+    signals.lead_offered,
+    signals.lead_claimed,
+    signals.lead_pooled,
+    signals.lead_escalated,
+    signals.lead_accepted,
+    signals.lead_status_changed,
+)
+
+
+def _cache() -> BaseCache:
+    return caches[CACHE_ALIAS]
+
+
+def _team_key(team_id: int) -> str:
+    return f"live:team:{team_id}"
+
+
+def _agent_key(agent_id: int) -> str:
+    return f"live:agent:{agent_id}"
+
+
+def _token() -> str:
+    return secrets.token_hex(6)
+
+
+def stamps_move(
+    *, team_ids: Iterable[int | None] = (), agent_ids: Iterable[int | None] = ()
+) -> None:
+    """Move the stamps of these teams and agents now (after the change's commit)."""
+    keys = {_team_key(pk) for pk in team_ids if pk} | {_agent_key(pk) for pk in agent_ids if pk}
+    if keys:
+        token = _token()
+        _cache().set_many(dict.fromkeys(keys, token), timeout=None)
+
+
+def etag(agent: Agent) -> str:
+    """The ETag of everything ``agent`` may see now: a weak tag of the two stamps."""
+    keys = [_agent_key(agent.pk)]
+    if agent.team_id:
+        keys.append(_team_key(agent.team_id))
+    cache = _cache()
+    found = cache.get_many(keys)
+    for key in keys:
+        if key not in found:
+            # Dropped or never set: a fresh stamp (the tag changes: one more render).
+            cache.add(key, _token(), timeout=None)
+            found[key] = cache.get(key) or _token()
+    return 'W/"' + ".".join(str(found[key]) for key in keys) + '"'
+
+
+def lead_changed(lead: Lead, *, agents: Iterable[Agent | None] = ()) -> None:
+    """Tell the open screens that ``lead`` changed, once the current transaction commits:
+    its team's, its agent's and those of ``agents`` (e.g. the one it was taken from)."""
+    team_id, agent_ids = lead.team_id, [lead.assigned_agent_id, *(a.pk for a in agents if a)]
+    transaction.on_commit(lambda: stamps_move(team_ids=[team_id], agent_ids=agent_ids))
+
+
+def _agents_in(values: Iterable[Any]) -> list[int]:
+    """The agents named by a signal's arguments (one agent, or a list of them)."""
+    found: list[int] = []
+    for value in values:
+        if isinstance(value, Agent):
+            found.append(value.pk)
+        elif isinstance(value, list | tuple):
+            found.extend(item.pk for item in value if isinstance(item, Agent))
+    return found
+
+
+def _on_lead(sender: Any, lead: Lead, **kwargs: Any) -> None:
+    """After a lead's change committed: its team, its agent and every agent the signal names
+    (offered, taken from, told)."""
+    agent_ids = [lead.assigned_agent_id, *_agents_in(kwargs.values())]
+    stamps_move(team_ids=[lead.team_id], agent_ids=agent_ids)
+
+
+def _on_contact(sender: Any, contact: Contact, **kwargs: Any) -> None:
+    """A person's name or details changed: the screens of their leads' teams and agents."""
+    rows = list(
+        Lead.objects.filter(contact=contact).values_list("team_id", "assigned_agent_id")[:100]
+    )
+    stamps_move(team_ids=[team for team, _ in rows], agent_ids=[agent for _, agent in rows])
+
+
+def _on_agent(sender: Any, agent: Agent, **kwargs: Any) -> None:
+    stamps_move(agent_ids=[agent.pk])
+
+
+def connect() -> None:
+    """Listen to the domain's signals (after their commit); from ``LeadsConfig.ready``."""
+    for signal in LEAD_SIGNALS:
+        signal.connect(_on_lead, dispatch_uid="leads.live")
+    signals.contact_changed.connect(_on_contact, dispatch_uid="leads.live")
+    signals.agent_settings_changed.connect(_on_agent, dispatch_uid="leads.live")
