@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import (
     Http404,
@@ -195,6 +196,8 @@ def rate_limit_key(request: Request) -> tuple[str, str]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, with every error answered as ``{status, code, message, fields}``."""
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, met while reading the body
+        exc = TooLarge()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -247,6 +250,14 @@ def invalid(exc: ValueError) -> exceptions.ValidationError:
     return exceptions.ValidationError({name: [message]})
 
 
+class TooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = (
+        f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024} KB."
+    )
+    default_code = "too_large"
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the lead."
@@ -260,6 +271,7 @@ ERROR_DESCRIPTIONS = {
     "401": "No credentials, or a token that is not valid or has been revoked.",
     "403": "Signed in, but not allowed (no agent profile, or not your lead or your team's).",
     "404": "No such object, or one you may not see (answered alike); or an invalid cursor.",
+    "413": "The request body is larger than the API accepts (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
     "429": "Too many requests for this key: wait `Retry-After` seconds.",
 }
 
@@ -288,6 +300,8 @@ class ApiSchema(AutoSchema):
         wanted = ["401", "403", "429"]
         if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
             wanted.append("400")
+        if "requestBody" in operation:
+            wanted.append("413")
         if any(p["in"] in ("path", "query") for p in parameters):
             wanted.append("404")
         responses = operation.setdefault("responses", {})

@@ -297,6 +297,16 @@ def test_an_unknown_status_is_a_400_naming_the_field(world):
     }
 
 
+def test_a_body_over_the_limit_is_a_413_in_the_same_shape(world, settings):
+    padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = call(world, "alice", "post", "/api/v1/leads/{a}/notes/", {"body": padding})
+
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "too_large"
+    assert response.json()["status"] == 413
+
+
 # --- Who is asking -----------------------------------------------------------------------
 
 
