@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "integrations.alerts",
     "integrations.intake",
     "integrations.conversations",
+    "integrations.imports",
 ]
 
 MIDDLEWARE = [
@@ -458,6 +459,14 @@ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSE
 WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS: float = env.float(
     "WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS", default=5.0
 )
+
+# --- Imports (docs/import-export.md) ----------------------------------------------------------
+# The largest file a person may upload (kept in the database until the import is deleted).
+IMPORT_MAX_BYTES: int = env.int("IMPORT_MAX_BYTES", default=200 * 2**20)
+# A worker works on an import this long (under django-q2's 60 s timeout), then rings again.
+IMPORT_TASK_SECONDS: float = env.float("IMPORT_TASK_SECONDS", default=40.0)
+# An import no worker has written to for this long is rung for again by the sweeper.
+IMPORT_STALE_SECONDS: float = env.float("IMPORT_STALE_SECONDS", default=120.0)
 
 # --- Marketing sync (docs/marketing.md) ---------------------------------------------------
 # The platform, by dotted path like EMAIL_BACKEND; empty switches the sync off. Mailchimp's

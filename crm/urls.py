@@ -39,5 +39,6 @@ urlpatterns = [
     path("", include("integrations.intake.urls")),
     path("", include("integrations.alerts.urls")),
     path("", include("integrations.conversations.urls")),
+    path("", include("integrations.imports.urls")),
     path("", include("leads.urls")),
 ]

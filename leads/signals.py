@@ -54,6 +54,9 @@ lead_accepted = DomainSignal()
 lead_status_changed = DomainSignal()
 # sender=Contact, contact=Contact, fields=list[str], origin=str
 contact_changed = DomainSignal()
+# sender=Contact, created=list[int], updated=list[int], origin=str: people written by an
+# import (leads.bulk), a chunk at a time; their leads are not routed and announce nothing
+people_imported = DomainSignal()
 # sender=Agent, agent=Agent, fields=list[str]: the agent changed their own settings
 agent_settings_changed = DomainSignal()
 # sender=Task, task=Task: a follow-up fell due and its reminder is to be sent (announced once,

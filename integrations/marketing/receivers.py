@@ -44,6 +44,14 @@ def on_consent_changed(sender: Any, consent: Consent, **kwargs: Any) -> None:
     _mark_quietly(consent.contact_id)
 
 
+def on_people_imported(
+    sender: Any, created: list[int], updated: list[int], origin: str = "", **kwargs: Any
+) -> None:
+    """People an import made or filled in are pushed like any other change."""
+    for contact_id in [*created, *updated]:
+        _mark_quietly(contact_id)
+
+
 def connect() -> None:
     """Listen to the domain (called once, from ``MarketingConfig.ready``)."""
     lead_signals = (
@@ -53,3 +61,4 @@ def connect() -> None:
         getattr(signals, name).connect(on_lead_changed, dispatch_uid=f"marketing.{name}")
     signals.contact_changed.connect(on_contact_changed, dispatch_uid="marketing.contact_changed")
     signals.consent_changed.connect(on_consent_changed, dispatch_uid="marketing.consent_changed")
+    signals.people_imported.connect(on_people_imported, dispatch_uid="marketing.people_imported")
