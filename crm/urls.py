@@ -8,6 +8,7 @@ from integrations.alerts import api as alerts_api
 from integrations.conversations import api as conversations_api
 from integrations.intake import api as intake_api
 from leads.api import unknown_path
+from integrations.webhooks import api as webhooks_api
 from leads.auth import ThrottledLoginView
 
 # The REST API: the domain's resources (leads.api) and the edges' (intake's, which also gives
@@ -16,6 +17,7 @@ api = SimpleRouter(use_regex_path=False)
 intake_api.register(api)
 alerts_api.register(api)
 conversations_api.register(api)
+webhooks_api.register(api)
 
 handler404 = "leads.api.not_found"
 

@@ -50,7 +50,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
-from . import inputs, ratelimit, selectors, services
+from . import inputs, people, ratelimit, selectors, services
 from .auth import client_address
 from .models import (
     API_TOKEN_PREFIX,
@@ -69,13 +69,14 @@ from .serializers import (
     AgentSerializer,
     AssignSerializer,
     AvailabilitySerializer,
-    ContactSerializer,
     ErrorSerializer,
     LeadQuerySerializer,
     LeadSerializer,
     LeadStatusSerializer,
     NoteCreatedSerializer,
     NoteSerializer,
+    PersonSerializer,
+    PersonWriteSerializer,
     RoutingRuleSerializer,
     TerritorySerializer,
     TimelineEntrySerializer,
@@ -661,19 +662,47 @@ class LeadViewSet(ApiViewSet):
 
 
 class ContactViewSet(ApiViewSet):
-    """The people behind the leads the user may see."""
+    """The people behind the leads the user may see; adding, changing, tagging and deleting
+    people (an agent their own, a manager or an integration with ``people:write`` the
+    team's)."""
 
-    serializer_class = ContactSerializer
+    serializer_class = PersonSerializer
     pagination_class = Cursor
     queryset = Contact.objects.none()
     integration_scopes = {
         "list": Integration.Scope.LEADS_READ,
         "retrieve": Integration.Scope.LEADS_READ,
+        "create": Integration.Scope.PEOPLE_WRITE,
+        "partial_update": Integration.Scope.PEOPLE_WRITE,
+        "destroy": Integration.Scope.PEOPLE_WRITE,
     }
 
     def get_queryset(self) -> QuerySet[Contact]:
         leads = selectors.visible_leads(user=self.request.user)
-        return Contact.objects.filter(pk__in=leads.values("contact_id"))
+        return Contact.objects.filter(pk__in=leads.values("contact_id")).prefetch_related(
+            "emails", "phones", "tags"
+        )
+
+    def _caller(self) -> tuple[Agent | None, int, str]:
+        """(the agent, or None for an integration), their team, and words for the timeline."""
+        integration = getattr(self.request.user, "integration", None)
+        if isinstance(integration, Integration):
+            return None, integration.team_id, f"API: {integration.name}"
+        agent = me(self.request)
+        return agent, agent.team_id, f"API: {agent}"
+
+    def _writable(self, pk: str) -> Contact:
+        contact = self.get_queryset().filter(pk=object_id(pk)).first()
+        if contact is None:
+            raise exceptions.NotFound("No such contact.")
+        agent, team_id, _ = self._caller()
+        if not people.people_writable(agent=agent, team_id=team_id).filter(pk=contact.pk).exists():
+            raise exceptions.PermissionDenied("Only the person's agent or the team's manager may.")
+        return contact
+
+    def _answer(self, contact: Contact, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().filter(pk=contact.pk).first() or contact
+        return Response(self.get_serializer(fresh).data, status=status_code)
 
     @extend_schema(summary="List contacts")
     def list(self, request: Request) -> Response:
@@ -686,6 +715,86 @@ class ContactViewSet(ApiViewSet):
         if contact is None:
             raise exceptions.NotFound("No such contact.")
         return Response(self.get_serializer(contact).data)
+
+    @extend_schema(
+        summary="Add a person",
+        request=PersonWriteSerializer,
+        responses={
+            201: PersonSerializer,
+            200: OpenApiResponse(PersonSerializer, description="Already known: filled in."),
+            400: error_response("A field is wrong, or there is neither an email nor a phone."),
+        },
+        description="A person the team does not know gets a lead of source `api` (or the "
+        "integration's), not routed nor alerted: an agent's own, the named agent's, or in the "
+        "pool. A known person (any email, then any phone) is filled in, never overwritten.",
+    )
+    def create(self, request: Request) -> Response:
+        data = PersonWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        agent, team_id, origin = self._caller()
+        named = values.get("agent")
+        if named is not None:
+            found = Agent.objects.filter(pk=named, team_id=team_id, is_active=True).first()
+            if found is None or (agent is not None and not agent.is_manager and found != agent):
+                raise invalid(ValueError("agent: no such agent on your team."))
+            agent = found
+        elif agent is not None and agent.is_manager:
+            agent = None  # a manager's person waits in the pool unless an agent is named
+        integration = getattr(request.user, "integration", None)
+        source = integration.source if isinstance(integration, Integration) else "api"
+        try:
+            added = people.person_add(
+                team_id=team_id, actor_id=request.user.pk, origin=origin, source=source,
+                first_name=values.get("first_name", ""), last_name=values.get("last_name", ""),
+                emails=values.get("emails", []), phones=values.get("phones", []),
+                tags=values.get("tags", []), agent=agent,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise invalid(exc) from exc
+        return self._answer(added.contact, status.HTTP_201_CREATED if added.created else 200)
+
+    @extend_schema(
+        summary="Change a person",
+        request=PersonWriteSerializer,
+        responses={200: PersonSerializer, 400: error_response("A field is wrong.")},
+        description="Names are set; `emails` and `phones` join the person (one that belongs to "
+        "another person is a 400); `tags` become exactly the person's tags.",
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        contact = self._writable(pk)
+        data = PersonWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        _, _, origin = self._caller()
+        try:
+            people.person_update(
+                contact=contact, actor_id=request.user.pk, origin=origin,
+                first_name=values.get("first_name"), last_name=values.get("last_name"),
+                emails=values.get("emails"), phones=values.get("phones"), tags=values.get("tags"),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise invalid(exc) from exc
+        return self._answer(contact)
+
+    @extend_schema(
+        summary="Delete a person and their leads",
+        responses={
+            204: None,
+            403: error_response("Not a manager's, nor an integration's with people:write."),
+            409: error_response("The person has leads of another team."),
+        },
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        contact = self._writable(pk)
+        agent, team_id, _ = self._caller()
+        if agent is not None and not agent.is_manager:
+            raise exceptions.PermissionDenied("Only the team's manager may delete a person.")
+        try:
+            people.person_delete(contact=contact, team_id=team_id, actor=agent)
+        except DjangoPermissionDenied as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AgentViewSet(ApiViewSet):

@@ -105,7 +105,9 @@ class _Chunk:
         *,
         pending_emails: frozenset[str] = frozenset(),
         pending_phones: frozenset[str] = frozenset(),
+        source: str = IMPORT_SOURCE,
     ) -> None:
+        self.source = source
         self.team_id = team_id
         self.rows = rows
         # Keys earlier chunks of the same file will have given someone (the dry run only).
@@ -269,7 +271,7 @@ class _Chunk:
                     Activity(
                         contact_id=p.cid, lead_id=lead_id, actor_id=actor_id,
                         kind=Activity.Kind.RECEIVED, summary=f"Imported from {origin}"[:500],
-                        data={"source": IMPORT_SOURCE, "external_id": row.key},
+                        data={"source": self.source, "external_id": row.key},
                     )
                 )  # fmt: skip
             if p.fill and p.cid in filled:
@@ -278,7 +280,7 @@ class _Chunk:
                         contact_id=p.cid, actor_id=actor_id,
                         kind=Activity.Kind.CONTACT_UPDATED,
                         summary=f"Filled in {', '.join(p.fill)} from {origin}"[:500],
-                        data={"fields": list(p.fill), "origin": IMPORT_SOURCE},
+                        data={"fields": list(p.fill), "origin": self.source},
                     )
                 )  # fmt: skip
         Activity.objects.bulk_create(entries)
@@ -286,7 +288,7 @@ class _Chunk:
         updated = sorted({p.cid for _, p in live if p.outcome.kind == UPDATE} - set(created))
         if created or updated:
             signals.people_imported.announce(
-                sender=Contact, created=created, updated=updated, origin=IMPORT_SOURCE
+                sender=Contact, created=created, updated=updated, origin=self.source
             )
         return [p.outcome for p in plans]
 
@@ -337,7 +339,7 @@ class _Chunk:
         if plan.agent_id is not None:
             values.update(assigned_agent_id=plan.agent_id, assigned_at=now)
         return Lead(
-            contact_id=plan.cid, team_id=self.team_id, source=IMPORT_SOURCE,
+            contact_id=plan.cid, team_id=self.team_id, source=self.source,
             external_id=row.key, **values,
         )  # fmt: skip
 
@@ -371,6 +373,7 @@ def people_import(
     actor_id: int | None = None,
     route: bool = False,
     now: dt.datetime | None = None,
+    source: str = IMPORT_SOURCE,
 ) -> list[Outcome]:
     """Write ``rows`` (one chunk) in one transaction; each row's outcome, in order.
 
@@ -381,7 +384,8 @@ def people_import(
     now = now or timezone.now()
     with transaction.atomic():
         if not route:
-            return _Chunk(team_id, rows).apply(origin=origin, actor_id=actor_id, now=now)
+            chunk = _Chunk(team_id, rows, source=source)
+            return chunk.apply(origin=origin, actor_id=actor_id, now=now)
         return _route(team_id, rows, origin, now)
 
 

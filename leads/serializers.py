@@ -105,6 +105,63 @@ class ContactSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class PersonSerializer(ContactSerializer):
+    """A person with every address they are known by and their tags (the people API; read
+    with ``prefetch_related("emails", "phones", "tags")``)."""
+
+    emails = serializers.SerializerMethodField()
+    phones = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
+
+    class Meta(ContactSerializer.Meta):
+        fields = [*ContactSerializer.Meta.fields, "emails", "phones", "tags"]
+
+    def get_emails(self, contact: Contact) -> list[str]:
+        return [row.email for row in contact.emails.all()]
+
+    def get_phones(self, contact: Contact) -> list[str]:
+        return [row.phone for row in contact.phones.all()]
+
+    def get_tags(self, contact: Contact) -> list[str]:
+        return [row.name for row in contact.tags.all()]
+
+
+class PhoneField(serializers.CharField):
+    """A phone number in any common form, answered in E.164; refused when not a number."""
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        phone = normalize_phone(text)
+        if not phone:
+            raise serializers.ValidationError(f"{text!r} is not a phone number.")
+        return phone
+
+
+class PersonWriteSerializer(serializers.Serializer):
+    """What adding or changing a person takes; every field optional when changing."""
+
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    emails = serializers.ListField(
+        child=serializers.EmailField(max_length=254), required=False, max_length=10,
+        help_text="Addresses the person is known by; the first is the primary one.",
+    )  # fmt: skip
+    phones = serializers.ListField(
+        child=PhoneField(max_length=40), required=False, max_length=10,
+        help_text="Phone numbers (answered in E.164); the first is the primary one.",
+    )  # fmt: skip
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=50,
+        help_text="When changing a person: their tags become exactly these.",
+    )  # fmt: skip
+    agent = serializers.IntegerField(
+        required=False, min_value=1, help_text="Adding: the agent whose person this is."
+    )
+
+    def validate_emails(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalize_email(v) for v in value))
+
+
 class LeadSerializer(serializers.ModelSerializer):
     """A lead with its contact and agent, as the agent app shows it."""
 

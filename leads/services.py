@@ -89,6 +89,8 @@ def _capture(data: LeadData) -> Lead:
         received_at=data.received_at,
         **data.lead_fields(),
     )
+    if not known:  # after the lead: the person is the team's from now
+        signals.person_created.announce(sender=Contact, contact=contact, origin=data.source)
     previous = contact.leads.exclude(pk=lead.pk).count() if known else 0
     if previous:
         kind = Activity.Kind.REPEAT_INQUIRY
@@ -552,12 +554,13 @@ def lead_record_contact(
     lead.refresh_from_db()
     if moved:
         _status_changed(lead, before, agent)
-    Activity.objects.create(
+    activity = Activity.objects.create(
         contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CONTACTED,
         actor_id=agent.user_id,
         summary=f"{agent} called: talked" if outcome == "talked" else f"{agent} logged a {how}",
         data={"how": how, **({"outcome": outcome} if outcome else {})},
     )  # fmt: skip
+    signals.contact_logged.announce(sender=Lead, lead=lead, how=how, activity=activity, agent=agent)
     live.lead_changed(lead)
 
 
@@ -700,13 +703,15 @@ def lead_add_note(*, lead: Lead, agent: Agent, text: str) -> Activity:
     text = text.strip()
     if not text:
         raise ValueError("text: a note cannot be empty.")
-    Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
-    note = Activity.objects.create(
-        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.NOTE, actor_id=agent.user_id,
-        summary=f"Note by {agent}: {text}"[:500], data={"text": text},
-    )  # fmt: skip
-    live.lead_changed(lead)
-    return note
+    with transaction.atomic():
+        Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
+        activity = Activity.objects.create(
+            contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.NOTE,
+            actor_id=agent.user_id, summary=f"Note by {agent}: {text}"[:500], data={"text": text},
+        )  # fmt: skip
+        signals.note_added.announce(sender=Lead, lead=lead, activity=activity, agent=agent)
+        live.lead_changed(lead)
+    return activity
 
 
 def lead_log_contact(

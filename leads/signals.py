@@ -54,6 +54,14 @@ lead_accepted = DomainSignal()
 lead_status_changed = DomainSignal()
 # sender=Contact, contact=Contact, fields=list[str], origin=str
 contact_changed = DomainSignal()
+# sender=Contact, contact=Contact, origin=str: a new person (a capture, the API, a merge's undo)
+person_created = DomainSignal()
+# sender=Lead, lead=Lead, activity=Activity, agent=Agent|None: a note on the lead's timeline
+note_added = DomainSignal()
+# sender=Lead, lead=Lead, how=str ("call", "text", "email"), activity=Activity, agent=Agent
+contact_logged = DomainSignal()
+# sender=Lead, lead=Lead, actor=Any: the lead is about to be deleted (announced before)
+lead_deleted = DomainSignal()
 # sender=Contact, created=list[int], updated=list[int], origin=str: people written by an
 # import (leads.bulk), a chunk at a time; their leads are not routed and announce nothing
 people_imported = DomainSignal()

@@ -49,6 +49,12 @@ class WebhookSubscription(models.Model):
         CONSENT_CHANGED = "consent.changed", "consent.changed: a person gave or withdrew consent"
         MESSAGE_RECEIVED = "message.received", "message.received: a person texted the team"
         MESSAGE_SENT = "message.sent", "message.sent: a text or reply to a person was sent"
+        LEAD_DELETED = "lead.deleted", "lead.deleted: a lead was deleted"
+        PERSON_CREATED = "person.created", "person.created: a new person"
+        PERSON_UPDATED = "person.updated", "person.updated: a person's details changed"
+        PERSON_MERGED = "person.merged", "person.merged: two people were merged into one"
+        NOTE_CREATED = "note.created", "note.created: a note on a lead"
+        CALL_LOGGED = "call.logged", "call.logged: a call to the person was logged"
 
     name = models.CharField(max_length=120)
     url = models.URLField(max_length=2000, help_text="Where events are POSTed (https).")

@@ -14,8 +14,13 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 
 from leads import signals
-from leads.models import Agent, Consent, Contact, Lead
-from leads.serializers import AgentBriefSerializer, ContactSerializer, LeadSerializer
+from leads.models import Activity, Agent, Consent, Contact, Lead
+from leads.serializers import (
+    AgentBriefSerializer,
+    ContactSerializer,
+    LeadSerializer,
+    PersonSerializer,
+)
 
 from .models import WebhookSubscription
 from .selectors import subscriptions_forget
@@ -87,6 +92,77 @@ def on_contact_changed(
             "origin": origin,
         },
     )
+    _person_event(Event.PERSON_UPDATED, contact.pk, fields=fields, origin=origin)
+
+
+def _person_data(contact_id: int) -> dict[str, Any]:
+    person = Contact.objects.prefetch_related("emails", "phones", "tags").get(pk=contact_id)
+    return dict(PersonSerializer(person).data)
+
+
+def _person_event(event_type: str, contact_id: int, **more: Any) -> None:
+    webhooks_enqueue(
+        event_type=event_type,
+        team_ids=Lead.objects.filter(contact_id=contact_id).values_list("team_id", flat=True),
+        data=lambda: {"person": _person_data(contact_id), **more},
+    )
+
+
+def on_person_created(sender: Any, contact: Contact, origin: str = "", **kwargs: Any) -> None:
+    _person_event(Event.PERSON_CREATED, contact.pk, origin=origin)
+
+
+def on_people_imported(
+    sender: Any, created: list[int], updated: list[int], origin: str = "", **kwargs: Any
+) -> None:
+    """An import's chunk (or a person added through the API): one event per person."""
+    for contact_id in created:
+        _person_event(Event.PERSON_CREATED, contact_id, origin=origin)
+    for contact_id in updated:
+        _person_event(Event.PERSON_UPDATED, contact_id, fields=[], origin=origin)
+
+
+def on_note_added(
+    sender: Any, lead: Lead, activity: Activity, agent: Agent | None = None, **kwargs: Any
+) -> None:
+    webhooks_enqueue(
+        event_type=Event.NOTE_CREATED,
+        team_ids=[lead.team_id],
+        data=lambda: {
+            "lead": _lead_data(lead),
+            "note": {
+                "id": activity.pk,
+                "text": activity.data.get("text", ""),
+                "created_at": activity.created_at,
+            },
+            "by": _agent(agent),
+        },
+    )
+
+
+def on_contact_logged(
+    sender: Any, lead: Lead, how: str, activity: Activity, agent: Agent | None = None, **kwargs: Any
+) -> None:
+    if how != "call":
+        return
+    webhooks_enqueue(
+        event_type=Event.CALL_LOGGED,
+        team_ids=[lead.team_id],
+        data=lambda: {
+            "lead": _lead_data(lead),
+            "call": {"id": activity.pk, "logged_at": activity.created_at},
+            "by": _agent(agent),
+        },
+    )
+
+
+def on_lead_deleted(sender: Any, lead: Lead, **kwargs: Any) -> None:
+    """Announced before the lead goes: its last state."""
+    webhooks_enqueue(
+        event_type=Event.LEAD_DELETED,
+        team_ids=[lead.team_id],
+        data=lambda: {"lead": _lead_data(lead)},
+    )
 
 
 def on_consent_changed(sender: Any, consent: Consent, **kwargs: Any) -> None:
@@ -118,6 +194,11 @@ def connect() -> None:
         signals.lead_status_changed: on_lead_status_changed,
         signals.contact_changed: on_contact_changed,
         signals.consent_changed: on_consent_changed,
+        signals.person_created: on_person_created,
+        signals.people_imported: on_people_imported,
+        signals.note_added: on_note_added,
+        signals.contact_logged: on_contact_logged,
+        signals.lead_deleted: on_lead_deleted,
     }
     for signal, receiver in receivers.items():
         signal.in_transaction.connect(receiver, dispatch_uid=f"webhooks.{receiver.__name__}")

@@ -324,3 +324,32 @@ def subscription_enable(*, subscription: WebhookSubscription) -> WebhookSubscrip
     subscriptions_forget()
     subscription.refresh_from_db()
     return subscription
+
+
+PING = "webhook.test"
+
+
+def webhook_ping(*, subscription: WebhookSubscription) -> WebhookDelivery:
+    """Send a ``webhook.test`` event to ``subscription`` now, signed like every event, and
+    answer how it went (one attempt, never retried). The row and its attempt stay, so the
+    ping shows among the subscription's deliveries."""
+    now = timezone.now()
+    body = json.dumps(
+        {
+            "type": PING,
+            "timestamp": now.isoformat(),
+            "data": {"subscription": {"id": subscription.pk, "name": subscription.name}},
+        },
+        separators=(",", ":"),
+    )
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscription, message_id=f"msg_{uuid.uuid4().hex}", event_type=PING,
+        payload=body, next_attempt_at=now, retry_until=now,
+    )  # fmt: skip
+    if not subscription.is_active:
+        delivery.status, delivery.last_error = WebhookDelivery.Status.FAILED, "not active"
+        delivery.save(update_fields=["status", "last_error"])
+        return delivery
+    webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    return delivery

@@ -44,14 +44,14 @@ def test_a_subscribed_receiver_gets_signed_lead_created_and_lead_assigned(
     lead = capture(subscription.team)
     run_queue()
 
-    assert sorted(receiver.events()) == ["lead.assigned", "lead.created"]
+    assert sorted(receiver.events()) == ["lead.assigned", "lead.created", "person.created"]
     payloads = {p["type"]: p for p in (verified(subscription, r) for r in receiver.requests)}
     assert payloads["lead.created"]["data"]["lead"]["id"] == lead.pk
     assert payloads["lead.created"]["data"]["lead"]["contact"]["email"] == "dana@example.com"
     assigned = payloads["lead.assigned"]["data"]
     assert assigned["agent"] == {"id": alice.pk, "display_name": "Alice"}
     assert assigned["lead"]["assigned_agent"]["id"] == alice.pk
-    assert WebhookDelivery.objects.filter(status="delivered").count() == 2
+    assert WebhookDelivery.objects.filter(status="delivered").count() == 3
 
 
 def test_the_signature_is_the_specifications_hmac_of_id_timestamp_and_body(
@@ -390,6 +390,7 @@ def test_a_lead_sent_through_the_api_reaches_the_receiver_signed(
     payloads = {
         p["type"]: p["data"] for p in (verified(subscription, r) for r in receiver.requests)
     }
-    assert set(payloads) == {"lead.created", "lead.assigned"}
+    assert set(payloads) == {"lead.created", "lead.assigned", "person.created"}
+    assert payloads["person.created"]["person"]["emails"] == ["kai@example.com"]
     assert payloads["lead.created"]["lead"]["source"] == "api"
     assert payloads["lead.assigned"]["agent"]["id"] == alice.pk
