@@ -953,3 +953,26 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"
+
+
+class PersonMerge(models.Model):
+    """Two people found to be one, merged by a manager: ``merged_id`` (gone) into
+    ``survivor``. ``record`` keeps what the merge moved and changed, row by row, so that
+    :func:`leads.duplicates.people_unmerge` puts every row back within a day."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    survivor = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges")
+    merged_id = models.BigIntegerField(help_text="The id the merged person had.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    record = models.JSONField(default=dict, help_text="What moved and changed, to undo it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Person {self.merged_id} merged into {self.survivor_id}"

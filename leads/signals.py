@@ -62,6 +62,11 @@ note_added = DomainSignal()
 contact_logged = DomainSignal()
 # sender=Lead, lead=Lead, actor=Any: the lead is about to be deleted (announced before)
 lead_deleted = DomainSignal()
+# sender=Contact, survivor=Contact, merged_id=int, merge=PersonMerge: two people became one
+# (announced before the merged person's row is deleted: move what an edge keeps of them)
+people_merged = DomainSignal()
+# sender=Contact, survivor=Contact, restored=Contact, merge=PersonMerge: a merge was undone
+people_unmerged = DomainSignal()
 # sender=Contact, created=list[int], updated=list[int], origin=str: people written by an
 # import (leads.bulk), a chunk at a time; their leads are not routed and announce nothing
 people_imported = DomainSignal()

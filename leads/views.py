@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import exports, extensions, followups, live, selectors, services
+from . import duplicates, exports, extensions, followups, live, selectors, services
 from .extensions import SettingsSection
 from .forms import (
     AgentSettingsForm,
@@ -43,7 +43,7 @@ from .forms import (
     TaskForm,
     display_phone,
 )
-from .models import Agent, ApiToken, Contact, Lead, Task, from_short_code
+from .models import Agent, ApiToken, Contact, Lead, PersonMerge, Task, from_short_code
 from .routing import zip_facts
 
 PAGE_SIZE = 25
@@ -786,3 +786,73 @@ WEEKDAYS = (
     ("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"),
     ("sat", "Sat"), ("sun", "Sun"),
 )  # fmt: skip
+
+
+# --- Duplicates (managers) -------------------------------------------------------------------
+
+
+def _manager(agent: Agent) -> None:
+    if not agent.is_manager:
+        raise PermissionDenied("Duplicates are for managers.")
+
+
+@require_GET
+@agent_required
+def duplicates_page(request: HttpRequest, agent: Agent) -> HttpResponse:
+    """The team's people who look the same, each pair mergeable in one step; the merges of
+    the last day, each undoable."""
+    _manager(agent)
+    merges = PersonMerge.objects.filter(team_id=agent.team_id).select_related("survivor")[:20]
+    context = {
+        "agent": agent,
+        "pairs": duplicates.duplicates_find(team_id=agent.team_id),
+        "merges": [(m, duplicates.undoable(m)) for m in merges],
+        "nav": "dashboard",
+    }
+    return render(request, "leads/duplicates.html", context)
+
+
+@require_POST
+@agent_required
+def people_merge(request: HttpRequest, agent: Agent) -> HttpResponse:
+    _manager(agent)
+    people = Contact.objects.filter(
+        pk__in=[_int(request.POST.get("survivor")), _int(request.POST.get("other"))]
+    ).in_bulk()
+    survivor = people.get(_int(request.POST.get("survivor")))
+    other = people.get(_int(request.POST.get("other")))
+    if survivor is None or other is None:
+        raise Http404("No such person.")
+    try:
+        duplicates.people_merge(
+            team_id=agent.team_id, survivor=survivor, other=other, actor=request.user,
+            reason=request.POST.get("reason", "")[:200],
+        )  # fmt: skip
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Merged {other} into {survivor}. You can undo it for a day.")
+    return redirect("leads:duplicates")
+
+
+@require_POST
+@agent_required
+def people_unmerge(request: HttpRequest, agent: Agent, pk: int) -> HttpResponse:
+    _manager(agent)
+    merge = PersonMerge.objects.filter(team_id=agent.team_id, pk=pk).first()
+    if merge is None:
+        raise Http404("No such merge.")
+    try:
+        restored = duplicates.people_unmerge(merge=merge, actor=request.user)
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{restored} is a person of their own again.")
+    return redirect("leads:duplicates")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value or "")
+    except ValueError:
+        return None

@@ -9,6 +9,7 @@ from typing import Any
 from leads import signals
 from leads.models import Consent, Contact, Lead
 
+from .models import SyncState
 from .services import ORIGIN, marketing_mark
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,25 @@ def on_people_imported(
         _mark_quietly(contact_id)
 
 
+def on_people_merged_in_transaction(
+    sender: Any, survivor: Contact, merged_id: int, **kwargs: Any
+) -> None:
+    """Before the merged person's row goes: the platform's state of them becomes the
+    survivor's when the survivor has none (the member the platform knows is kept)."""
+    if not SyncState.objects.filter(contact=survivor).exists():
+        SyncState.objects.filter(contact_id=merged_id).update(contact=survivor)
+
+
+def on_people_merged(sender: Any, survivor: Contact, **kwargs: Any) -> None:
+    """The survivor, with the stricter status and every address, is pushed."""
+    _mark_quietly(survivor.pk, ["marketing_status"])
+
+
+def on_people_unmerged(sender: Any, survivor: Contact, restored: Contact, **kwargs: Any) -> None:
+    _mark_quietly(survivor.pk, ["marketing_status"])
+    _mark_quietly(restored.pk)
+
+
 def connect() -> None:
     """Listen to the domain (called once, from ``MarketingConfig.ready``)."""
     lead_signals = (
@@ -62,3 +82,8 @@ def connect() -> None:
     signals.contact_changed.connect(on_contact_changed, dispatch_uid="marketing.contact_changed")
     signals.consent_changed.connect(on_consent_changed, dispatch_uid="marketing.consent_changed")
     signals.people_imported.connect(on_people_imported, dispatch_uid="marketing.people_imported")
+    signals.people_merged.in_transaction.connect(
+        on_people_merged_in_transaction, dispatch_uid="marketing.people_merged_state"
+    )
+    signals.people_merged.connect(on_people_merged, dispatch_uid="marketing.people_merged")
+    signals.people_unmerged.connect(on_people_unmerged, dispatch_uid="marketing.people_unmerged")

@@ -156,6 +156,15 @@ def on_contact_logged(
     )
 
 
+def on_people_merged(
+    sender: Any, survivor: Contact, merged_id: int, merge: Any, **kwargs: Any
+) -> None:
+    _person_event(
+        Event.PERSON_MERGED, survivor.pk, merged=merged_id,
+        merge={"id": merge.pk, "reason": merge.reason, "created_at": merge.created_at},
+    )  # fmt: skip
+
+
 def on_lead_deleted(sender: Any, lead: Lead, **kwargs: Any) -> None:
     """Announced before the lead goes: its last state."""
     webhooks_enqueue(
@@ -199,6 +208,7 @@ def connect() -> None:
         signals.note_added: on_note_added,
         signals.contact_logged: on_contact_logged,
         signals.lead_deleted: on_lead_deleted,
+        signals.people_merged: on_people_merged,
     }
     for signal, receiver in receivers.items():
         signal.in_transaction.connect(receiver, dispatch_uid=f"webhooks.{receiver.__name__}")
