@@ -993,6 +993,7 @@ def task_create(
         data={"task": task.pk, "kind": kind, "due_at": due_at.isoformat()},
     )  # fmt: skip
     Lead.objects.filter(pk=lead.pk).update(updated_at=now)
+    signals.task_created.announce(sender=Task, task=task, agent=agent)
     return task
 
 
@@ -1025,6 +1026,7 @@ def task_finish(
             summary=f"{agent} marked the follow-up ({task.get_kind_display().lower()}) {word}",
             data={"task": task.pk, "status": status},
         )  # fmt: skip
+        signals.task_finished.announce(sender=Task, task=task, agent=agent)
     return task
 
 

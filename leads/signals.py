@@ -79,3 +79,7 @@ task_due = DomainSignal()
 # sender=Contact, consent=Consent: a person's consent on a channel was recorded (a STOP, a
 # START, a form's answer given later)
 consent_changed = DomainSignal()
+# sender=Task, task=Task, agent=Agent: a follow-up was set on a lead
+task_created = DomainSignal()
+# sender=Task, task=Task, agent=Agent: an open follow-up was marked done or canceled
+task_finished = DomainSignal()

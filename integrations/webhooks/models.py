@@ -55,6 +55,8 @@ class WebhookSubscription(models.Model):
         PERSON_MERGED = "person.merged", "person.merged: two people were merged into one"
         NOTE_CREATED = "note.created", "note.created: a note on a lead"
         CALL_LOGGED = "call.logged", "call.logged: a call to the person was logged"
+        TASK_CREATED = "task.created", "task.created: a follow-up was set on a lead"
+        TASK_COMPLETED = "task.completed", "task.completed: a follow-up was done or canceled"
 
     name = models.CharField(max_length=120)
     url = models.URLField(max_length=2000, help_text="Where events are POSTed (https).")

@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 
 from leads import signals
-from leads.models import Activity, Agent, Consent, Contact, Lead
+from leads.models import Activity, Agent, Consent, Contact, Lead, Task
 from leads.serializers import (
     AgentBriefSerializer,
     ContactSerializer,
@@ -165,6 +165,30 @@ def on_people_merged(
     )  # fmt: skip
 
 
+def _task_data(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.pk, "kind": task.kind, "status": task.status, "due_at": task.due_at,
+        "duration_minutes": task.duration_minutes, "location": task.location, "note": task.note,
+        "agent": _agent(task.agent), "done_at": task.done_at, "created_at": task.created_at,
+    }  # fmt: skip
+
+
+def on_task_created(sender: Any, task: Task, agent: Agent | None = None, **kwargs: Any) -> None:
+    webhooks_enqueue(
+        event_type=Event.TASK_CREATED,
+        team_ids=[task.lead.team_id],
+        data=lambda: {"lead": _lead_data(task.lead), "task": _task_data(task), "by": _agent(agent)},
+    )
+
+
+def on_task_finished(sender: Any, task: Task, agent: Agent | None = None, **kwargs: Any) -> None:
+    webhooks_enqueue(
+        event_type=Event.TASK_COMPLETED,
+        team_ids=[task.lead.team_id],
+        data=lambda: {"lead": _lead_data(task.lead), "task": _task_data(task), "by": _agent(agent)},
+    )
+
+
 def on_lead_deleted(sender: Any, lead: Lead, **kwargs: Any) -> None:
     """Announced before the lead goes: its last state."""
     webhooks_enqueue(
@@ -209,6 +233,8 @@ def connect() -> None:
         signals.contact_logged: on_contact_logged,
         signals.lead_deleted: on_lead_deleted,
         signals.people_merged: on_people_merged,
+        signals.task_created: on_task_created,
+        signals.task_finished: on_task_finished,
     }
     for signal, receiver in receivers.items():
         signal.in_transaction.connect(receiver, dispatch_uid=f"webhooks.{receiver.__name__}")

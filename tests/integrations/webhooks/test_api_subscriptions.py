@@ -130,3 +130,24 @@ def test_an_import_tells_of_each_person(subscription, receiver, mona):
     bulk.people_import(team_id=subscription.team_id, rows=rows, origin="test.csv")
     deliver_all()
     assert receiver.events() == ["person.created", "person.created"]
+
+
+def test_follow_ups_set_and_done_are_told(subscription, receiver, beach, alice):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    lead = capture(subscription.team)
+    task = services.task_create(
+        lead=lead, agent=lead.assigned_agent, kind="call",
+        due_at=timezone.now() + dt.timedelta(hours=2),
+    )  # fmt: skip
+    services.task_finish(task=task, agent=lead.assigned_agent)
+    services.task_finish(task=task, agent=lead.assigned_agent)  # already done: nothing more
+    deliver_all()
+    payloads = {p["type"]: p["data"] for p in receiver.payloads() if p["type"].startswith("task.")}
+    assert sorted(receiver.events()).count("task.completed") == 1  # events are not ordered
+    assert set(payloads) == {"task.created", "task.completed"}
+    assert payloads["task.created"]["task"]["kind"] == "call"
+    assert payloads["task.completed"]["task"]["status"] == "done"
+    assert payloads["task.completed"]["lead"]["id"] == lead.pk
