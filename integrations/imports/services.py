@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -269,7 +269,7 @@ def _import_chunk(job: ImportJob) -> bool:
         row.outcome, row.reason = outcome.kind, outcome.reason
         row.contact_id, row.lead_id = outcome.contact_id, outcome.lead_id
         counts[outcome.kind] += 1
-    ImportRow.objects.bulk_update(rows, ["outcome", "reason", "contact_id", "lead_id"])
+    _write_outcomes(rows)
     job.counts = dict(counts)
     job.rows_done = rows[-1].number
     job.heartbeat_at = now
@@ -278,6 +278,26 @@ def _import_chunk(job: ImportJob) -> bool:
         job.status, job.finished_at = ImportJob.Status.DONE, now
     job.save(update_fields=["counts", "rows_done", "heartbeat_at", "status", "finished_at"])
     return more
+
+
+def _write_outcomes(rows: list[ImportRow]) -> None:
+    """The rows' outcomes in one statement: ``UPDATE ... FROM (VALUES ...)`` on PostgreSQL
+    (Django's ``bulk_update`` builds a CASE per field and row, quadratic in the chunk)."""
+    if connection.vendor != "postgresql":
+        ImportRow.objects.bulk_update(rows, ["outcome", "reason", "contact_id", "lead_id"])
+        return
+    table = connection.ops.quote_name(ImportRow._meta.db_table)
+    values = ", ".join(["(%s::bigint, %s, %s, %s::bigint, %s::bigint)"] * len(rows))
+    params: list[Any] = []
+    for row in rows:
+        params += [row.pk, row.outcome, row.reason, row.contact_id, row.lead_id]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS r SET outcome = v.outcome, reason = v.reason, "  # noqa: S608
+            f"contact_id = v.contact_id, lead_id = v.lead_id FROM (VALUES {values}) "
+            "AS v(id, outcome, reason, contact_id, lead_id) WHERE r.id = v.id",
+            params,
+        )
 
 
 def jobs_sweep(*, now: dt.datetime | None = None) -> int:

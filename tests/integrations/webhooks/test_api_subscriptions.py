@@ -138,12 +138,14 @@ def test_follow_ups_set_and_done_are_told(subscription, receiver, beach, alice):
     from django.utils import timezone
 
     lead = capture(subscription.team)
+    agent = lead.assigned_agent
+    assert agent is not None
     task = services.task_create(
-        lead=lead, agent=lead.assigned_agent, kind="call",
+        lead=lead, agent=agent, kind="call",
         due_at=timezone.now() + dt.timedelta(hours=2),
     )  # fmt: skip
-    services.task_finish(task=task, agent=lead.assigned_agent)
-    services.task_finish(task=task, agent=lead.assigned_agent)  # already done: nothing more
+    services.task_finish(task=task, agent=agent)
+    services.task_finish(task=task, agent=agent)  # already done: nothing more
     deliver_all()
     payloads = {p["type"]: p["data"] for p in receiver.payloads() if p["type"].startswith("task.")}
     assert sorted(receiver.events()).count("task.completed") == 1  # events are not ordered
