@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0015_team_agent_slugs'),
+        ('leads', '0016_call_outcomes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
