@@ -560,7 +560,9 @@ def lead_record_contact(
         summary=f"{agent} called: talked" if outcome == "talked" else f"{agent} logged a {how}",
         data={"how": how, **({"outcome": outcome} if outcome else {})},
     )  # fmt: skip
-    signals.contact_logged.announce(sender=Lead, lead=lead, how=how, activity=activity, agent=agent)
+    signals.contact_logged.announce(
+        sender=Lead, lead=lead, how=how, activity=activity, agent=agent, outcome=outcome
+    )
     live.lead_changed(lead)
 
 
@@ -736,11 +738,14 @@ def lead_log_contact(
         if lead.assigned_agent_id == agent.pk and lead.accepted_at is None:
             lead_accept(lead=lead, agent=agent, now=now)
         Lead.objects.filter(pk=lead.pk).update(updated_at=now)
-        Activity.objects.create(
+        activity = Activity.objects.create(
             contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.CALL_ATTEMPT,
             actor_id=agent.user_id, summary=f"{agent} called: {CALL_OUTCOMES[outcome].lower()}",
             data={"how": how, "outcome": outcome},
         )  # fmt: skip
+        signals.contact_logged.announce(
+            sender=Lead, lead=lead, how=how, activity=activity, agent=agent, outcome=outcome
+        )
 
 
 CALL_OUTCOMES = {

@@ -58,7 +58,8 @@ contact_changed = DomainSignal()
 person_created = DomainSignal()
 # sender=Lead, lead=Lead, activity=Activity, agent=Agent|None: a note on the lead's timeline
 note_added = DomainSignal()
-# sender=Lead, lead=Lead, how=str ("call", "text", "email"), activity=Activity, agent=Agent
+# sender=Lead, lead=Lead, how=str ("call", "text", "email"), activity=Activity, agent=Agent,
+# outcome=str (a call's: talked, voicemail, no_answer, bad_number)
 contact_logged = DomainSignal()
 # sender=Lead, lead=Lead, actor=Any: the lead is about to be deleted (announced before)
 lead_deleted = DomainSignal()

@@ -141,7 +141,13 @@ def on_note_added(
 
 
 def on_contact_logged(
-    sender: Any, lead: Lead, how: str, activity: Activity, agent: Agent | None = None, **kwargs: Any
+    sender: Any,
+    lead: Lead,
+    how: str,
+    activity: Activity,
+    agent: Agent | None = None,
+    outcome: str = "",
+    **kwargs: Any,
 ) -> None:
     if how != "call":
         return
@@ -150,7 +156,7 @@ def on_contact_logged(
         team_ids=[lead.team_id],
         data=lambda: {
             "lead": _lead_data(lead),
-            "call": {"id": activity.pk, "logged_at": activity.created_at},
+            "call": {"id": activity.pk, "outcome": outcome, "logged_at": activity.created_at},
             "by": _agent(agent),
         },
     )

@@ -103,7 +103,7 @@ def test_a_private_address_is_refused(mona, settings):
 def test_people_notes_calls_and_deleted_leads_are_told(subscription, receiver, beach, mona):
     lead = capture(subscription.team)  # a new person: person.created, then lead.created...
     services.lead_add_note(lead=lead, agent=mona, text="Wants a pool")
-    services.lead_log_contact(lead=lead, agent=mona, how="call")
+    services.lead_log_contact(lead=lead, agent=mona, how="call", outcome="voicemail")
     services.lead_log_contact(lead=lead, agent=mona, how="text")  # not a call: no call.logged
     people.person_update(contact=lead.contact, actor_id=None, origin="test", tags=["vip"])
     people.person_delete(contact=lead.contact, team_id=subscription.team_id)
@@ -116,6 +116,7 @@ def test_people_notes_calls_and_deleted_leads_are_told(subscription, receiver, b
     assert payloads["person.created"]["person"]["emails"] == ["dana@example.com"]
     assert payloads["note.created"]["note"]["text"] == "Wants a pool"
     assert payloads["call.logged"]["by"]["id"] == mona.pk
+    assert payloads["call.logged"]["call"]["outcome"] == "voicemail"
     assert payloads["person.updated"]["person"]["tags"] == ["vip"]
     assert payloads["lead.deleted"]["lead"]["id"] == lead.pk
     assert not Lead.objects.filter(pk=lead.pk).exists()
