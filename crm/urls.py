@@ -7,8 +7,8 @@ from crm.health import healthz, metrics, readyz
 from integrations.alerts import api as alerts_api
 from integrations.conversations import api as conversations_api
 from integrations.intake import api as intake_api
-from leads.api import unknown_path
 from integrations.webhooks import api as webhooks_api
+from leads.api import unknown_path
 from leads.auth import ThrottledLoginView
 
 # The REST API: the domain's resources (leads.api) and the edges' (intake's, which also gives
