@@ -377,15 +377,19 @@ def lead_assign(
     reason: str,
     actor: AbstractBaseUser | None = None,
     now: dt.datetime | None = None,
+    repeat: bool = False,
 ) -> Lead:
-    """Give ``lead`` to ``agent``, write the timeline and announce ``lead_assigned``."""
+    """Give ``lead`` to ``agent``, write the timeline and announce ``lead_assigned``
+    (``repeat``: a person ``agent`` already works with wrote again; no clock runs)."""
     lead.assigned_agent = agent
     lead.assigned_at = now or timezone.now()
     lead.save(update_fields=["assigned_agent", "assigned_at", "updated_at"])
-    return _assigned(lead, agent, reason, actor)
+    return _assigned(lead, agent, reason, actor, repeat=repeat)
 
 
-def _assigned(lead: Lead, agent: Agent, reason: str, actor: AbstractBaseUser | None) -> Lead:
+def _assigned(
+    lead: Lead, agent: Agent, reason: str, actor: AbstractBaseUser | None, repeat: bool = False
+) -> Lead:
     """The timeline entry and the announcement of an assignment already on ``lead``."""
     Activity.objects.create(
         contact_id=lead.contact_id,
@@ -395,7 +399,9 @@ def _assigned(lead: Lead, agent: Agent, reason: str, actor: AbstractBaseUser | N
         summary=f"Assigned to {agent}: {reason}"[:500],
         data={"agent": agent.pk, "reason": reason},
     )
-    signals.lead_assigned.announce(sender=Lead, lead=lead, agent=agent, reason=reason)
+    signals.lead_assigned.announce(
+        sender=Lead, lead=lead, agent=agent, reason=reason, repeat=repeat
+    )
     return lead
 
 
@@ -451,7 +457,9 @@ def lead_route(
         skipped=[s.as_dict() for s in decision.skipped],
         reason=decision.reason,
     )
-    if decision.agent is not None:
+    if decision.agent is not None and _works_with(lead, decision, kind):
+        _wrote_again(lead, decision.agent, decision.reason, now)
+    elif decision.agent is not None:
         _assigned(lead, decision.agent, decision.reason, actor=None)
     elif decision.offered:
         _offer(lead, decision.offered, decision.reason)
@@ -462,6 +470,36 @@ def lead_route(
         )  # fmt: skip
         signals.lead_pooled.announce(sender=Lead, lead=lead, reason=decision.reason)
     return decision
+
+
+def _works_with(lead: Lead, decision: routing.Decision, kind: str) -> bool:
+    """Whether a new inquiry went straight to an agent who already works with the person: an
+    open lead of theirs the agent has accepted (one query, only for a direct placement)."""
+    if kind != RoutingDecision.Kind.INITIAL or decision.mode != "direct" or not decision.agent:
+        return False
+    return (
+        Lead.objects.filter(
+            contact_id=lead.contact_id, assigned_agent=decision.agent, accepted_at__isnull=False
+        )
+        .exclude(pk=lead.pk)
+        .exclude(status__in=(Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST))
+        .exists()
+    )
+
+
+def _wrote_again(lead: Lead, agent: Agent, reason: str, now: dt.datetime) -> None:
+    """A person the agent is working wrote again: the new inquiry is theirs, accepted at once
+    (no second acceptance clock, no escalation), and they are told "Jordan wrote again"
+    (``lead_assigned`` with ``repeat=True``)."""
+    lead.sla_due_at, lead.accepted_at, lead.status = None, now, Lead.Status.ACCEPTED
+    lead.save(update_fields=["sla_due_at", "accepted_at", "status", "updated_at"])
+    name = lead.contact.first_name or "The person"
+    _assigned(lead, agent, reason, None, repeat=True)
+    Activity.objects.create(
+        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.ACCEPTED,
+        summary=f"{name} wrote again: {agent} already works with them, so no acceptance clock",
+        data={"repeat": True},
+    )  # fmt: skip
 
 
 def _offer(lead: Lead, agents: list[Agent], reason: str) -> None:

@@ -37,7 +37,8 @@ class DomainSignal(Signal):
 
 # sender=Lead, lead=Lead, created=bool
 lead_captured = DomainSignal()
-# sender=Lead, lead=Lead, agent=Agent, reason=str
+# sender=Lead, lead=Lead, agent=Agent, reason=str, repeat=bool (a person the agent already
+# works with wrote again: the lead is accepted already, no clock runs; "Jordan wrote again")
 lead_assigned = DomainSignal()
 # sender=Lead, lead=Lead, agents=list[Agent], reason=str: first to claim, all alerted
 lead_offered = DomainSignal()

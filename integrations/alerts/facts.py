@@ -42,6 +42,9 @@ class AlertFacts:
     def headline(self) -> str:
         if self.kind == AgentAlert.Kind.FOLLOW_UP:
             return f"Follow-up due: {self.task}"
+        if self.kind == AgentAlert.Kind.REPEAT:
+            first = self.lead.contact.first_name or "Your person"
+            return f"{first} wrote again via {self.source}"
         verbs: dict[str, str] = {
             AgentAlert.Kind.ASSIGNED: "New lead",
             AgentAlert.Kind.OFFERED: "Lead up for grabs",
@@ -53,7 +56,7 @@ class AlertFacts:
 
     @property
     def call_to_action(self) -> str:
-        if self.kind == AgentAlert.Kind.FOLLOW_UP:
+        if self.kind in (AgentAlert.Kind.FOLLOW_UP, AgentAlert.Kind.REPEAT):
             return "Open"
         if self.kind == AgentAlert.Kind.OFFERED:
             return "First to reply Y gets it"

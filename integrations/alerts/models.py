@@ -34,6 +34,7 @@ class AgentAlert(models.Model):
         REMINDER = "reminder", "Reminder"
         FOLLOW_UP = "follow_up", "Follow-up due"
         REPLIED = "replied", "The person replied"
+        REPEAT = "repeat", "Wrote again"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -11,8 +11,13 @@ from .models import AgentAlert, AlertSettings
 from .services import alerts_create
 
 
-def on_lead_assigned(sender: Any, lead: Lead, agent: Agent, reason: str, **kwargs: Any) -> None:
-    alerts_create(lead=lead, agents=[agent], kind=AgentAlert.Kind.ASSIGNED, routing=reason)
+def on_lead_assigned(
+    sender: Any, lead: Lead, agent: Agent, reason: str, repeat: bool = False, **kwargs: Any
+) -> None:
+    """A new lead for the agent, or (``repeat``) a new inquiry from a person they already
+    work with: "Jordan wrote again", with nothing to accept."""
+    kind = AgentAlert.Kind.REPEAT if repeat else AgentAlert.Kind.ASSIGNED
+    alerts_create(lead=lead, agents=[agent], kind=kind, routing=reason)
 
 
 def on_lead_offered(sender: Any, lead: Lead, agents: list[Agent], **kwargs: Any) -> None:

@@ -233,7 +233,12 @@ def _moot(alert: AgentAlert, lead: Lead) -> str:
         if task.agent_id != alert.agent_id:
             return "the follow-up went to someone else"
         return ""
-    mine = (AgentAlert.Kind.ASSIGNED, AgentAlert.Kind.REMINDER, AgentAlert.Kind.REPLIED)
+    mine = (
+        AgentAlert.Kind.ASSIGNED,
+        AgentAlert.Kind.REMINDER,
+        AgentAlert.Kind.REPLIED,
+        AgentAlert.Kind.REPEAT,
+    )
     if alert.kind in mine and lead.assigned_agent_id != alert.agent_id:
         return "the lead went to someone else"
     if alert.kind == AgentAlert.Kind.OFFERED and lead.assigned_agent_id is not None:
