@@ -70,7 +70,7 @@ def email_vendor_alerts(*, now: dt.datetime | None = None) -> list[str]:
     for row in email_vendor_failures(now=now):
         if not row.rising:
             continue
-        key = f"email-vendor-alert:{row.label}"
+        key = "email-vendor-alert:" + "-".join(row.label.lower().split())
         if caches["throttle"].add(key, 1, timeout=24 * 3600) is False:
             continue
         logger.error(
