@@ -155,9 +155,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="rows imported")
     parser.add_argument("--leads", type=int, default=1_000_000, help="leads exported")
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument(
+        "--export-only", action="store_true", help="reuse the database a run built; export only"
+    )
     args = parser.parse_args()
 
-    recreate_database(args.database_url)
+    if not args.export_only:
+        recreate_database(args.database_url)
     setup_django(args.database_url)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -171,11 +175,16 @@ def main() -> None:
         version = cursor.fetchone()[0]
     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
     print(f"PostgreSQL {version}, {os.cpu_count()} cores, load average {load}")
-    team = Team.objects.create(name="Bench")
-    user = get_user_model().objects.create_user("manager", "manager@example.com")
-    Agent.objects.create(user=user, team=team, role=Agent.Role.MANAGER, display_name="Manager",
-                         email="manager@example.com", working_hours={})  # fmt: skip
-    bench_import(team, user, args.rows)
+    if args.export_only:
+        team = Team.objects.get(name="Bench")
+        user = get_user_model().objects.get(username="manager")
+    else:
+        team = Team.objects.create(name="Bench")
+        user = get_user_model().objects.create_user("manager", "manager@example.com")
+        Agent.objects.create(user=user, team=team, role=Agent.Role.MANAGER,
+                             display_name="Manager", email="manager@example.com",
+                             working_hours={})  # fmt: skip
+        bench_import(team, user, args.rows)
     print(f"Export: the manager's leads.csv and leads.xlsx, {args.leads:,} leads")
     fill(team, args.leads)
     assert Lead.objects.filter(team=team).count() == args.leads
