@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import pickle
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -51,3 +53,31 @@ class CounterDatabaseCache(DatabaseCache):
                 [base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1"), key],
             )
         return value
+
+    def set_many_now(self, data: dict[str, Any]) -> None:
+        """Write every key of ``data`` with no expiry in one statement (an upsert), where
+        ``set_many`` takes several per key (a count for culling, a read, the write): the
+        live stamps, moved after each change to a lead, in the worker's path."""
+        if not data:
+            return
+        db = router.db_for_write(self.cache_model_class)
+        connection = connections[db]
+        quote_name = connection.ops.quote_name
+        expires = connection.ops.adapt_datetimefield_value(
+            datetime.max.replace(microsecond=0, tzinfo=UTC if settings.USE_TZ else None)
+        )
+        rows, params = [], []
+        for key, value in data.items():
+            rows.append("(%s, %s, %s)")
+            pickled = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
+            params += [self.make_and_validate_key(key), pickled, expires]
+        value_column, expires_column = quote_name("value"), quote_name("expires")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote_name(self.table)} "  # noqa: S608 - quoted names only
+                f"({quote_name('cache_key')}, {value_column}, {expires_column}) "
+                f"VALUES {', '.join(rows)} ON CONFLICT ({quote_name('cache_key')}) DO UPDATE "
+                f"SET {value_column} = EXCLUDED.{value_column}, "
+                f"{expires_column} = EXCLUDED.{expires_column}",
+                params,
+            )

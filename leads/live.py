@@ -12,7 +12,8 @@ only then the fragment to swap in. "Changed" is read from two stamps, no lead is
 
 The page's ETag is the pair, read *before* the page's rows: a change between the two
 reads costs one more render, never a missed one. The stamps are moved after the change's
-commit (a poll before it would see the old rows under the new stamp and keep them).
+commit (a poll before it would see the old rows under the new stamp and keep them), once
+for all the changes of a transaction, in one statement without Redis.
 
 They live in the ``throttle`` cache, the one every process shares: Redis when
 ``REDIS_URL`` is set, else the database's cache table. A stamp the cache dropped (Redis
@@ -32,6 +33,7 @@ from django.core.cache import BaseCache, caches
 from django.db import transaction
 
 from . import signals
+from .cache import CounterDatabaseCache
 from .models import Agent, Contact, Lead
 
 CACHE_ALIAS = "throttle"
@@ -67,10 +69,41 @@ def stamps_move(
     *, team_ids: Iterable[int | None] = (), agent_ids: Iterable[int | None] = ()
 ) -> None:
     """Move the stamps of these teams and agents now (after the change's commit)."""
+    _move({_team_key(pk) for pk in team_ids if pk} | {_agent_key(pk) for pk in agent_ids if pk})
+
+
+def _move(keys: set[str]) -> None:
+    if not keys:
+        return
+    token, cache = _token(), _cache()
+    if isinstance(cache, CounterDatabaseCache):
+        cache.set_many_now(dict.fromkeys(keys, token))  # one statement, not five a key
+    else:
+        cache.set_many(dict.fromkeys(keys, token), timeout=None)
+
+
+def _after_commit(*, team_ids: Iterable[int | None], agent_ids: Iterable[int | None]) -> None:
+    """Move these stamps once the current transaction commits, together with every other
+    stamp its changes move (a lead captured and assigned in one transaction: one write)."""
     keys = {_team_key(pk) for pk in team_ids if pk} | {_agent_key(pk) for pk in agent_ids if pk}
-    if keys:
-        token = _token()
-        _cache().set_many(dict.fromkeys(keys, token), timeout=None)
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _move(keys)
+        return
+    flush: Any = getattr(connection, "_live_flush", None)
+    # One callback per transaction: a new one when the last ran, or was dropped with a
+    # transaction that rolled back (its keys go with it).
+    if flush is None or flush.done or not any(f[1] is flush for f in connection.run_on_commit):
+        pending: set[str] = set()
+
+        def flush() -> None:
+            flush.done = True
+            _move(pending)
+
+        flush.pending, flush.done = pending, False
+        connection._live_flush = flush
+        transaction.on_commit(flush)
+    flush.pending.update(keys)
 
 
 def etag(agent: Agent) -> str:
@@ -91,8 +124,8 @@ def etag(agent: Agent) -> str:
 def lead_changed(lead: Lead, *, agents: Iterable[Agent | None] = ()) -> None:
     """Tell the open screens that ``lead`` changed, once the current transaction commits:
     its team's, its agent's and those of ``agents`` (e.g. the one it was taken from)."""
-    team_id, agent_ids = lead.team_id, [lead.assigned_agent_id, *(a.pk for a in agents if a)]
-    transaction.on_commit(lambda: stamps_move(team_ids=[team_id], agent_ids=agent_ids))
+    agent_ids = [lead.assigned_agent_id, *(a.pk for a in agents if a)]
+    _after_commit(team_ids=[lead.team_id], agent_ids=agent_ids)
 
 
 def _agents_in(values: Iterable[Any]) -> list[int]:
@@ -107,10 +140,10 @@ def _agents_in(values: Iterable[Any]) -> list[int]:
 
 
 def _on_lead(sender: Any, lead: Lead, **kwargs: Any) -> None:
-    """After a lead's change committed: its team, its agent and every agent the signal names
-    (offered, taken from, told)."""
+    """In a lead's change: its team, its agent and every agent the signal names (offered,
+    taken from, told), moved after the commit."""
     agent_ids = [lead.assigned_agent_id, *_agents_in(kwargs.values())]
-    stamps_move(team_ids=[lead.team_id], agent_ids=agent_ids)
+    _after_commit(team_ids=[lead.team_id], agent_ids=agent_ids)
 
 
 def _on_contact(sender: Any, contact: Contact, **kwargs: Any) -> None:
@@ -118,16 +151,17 @@ def _on_contact(sender: Any, contact: Contact, **kwargs: Any) -> None:
     rows = list(
         Lead.objects.filter(contact=contact).values_list("team_id", "assigned_agent_id")[:100]
     )
-    stamps_move(team_ids=[team for team, _ in rows], agent_ids=[agent for _, agent in rows])
+    _after_commit(team_ids=[team for team, _ in rows], agent_ids=[agent for _, agent in rows])
 
 
 def _on_agent(sender: Any, agent: Agent, **kwargs: Any) -> None:
-    stamps_move(agent_ids=[agent.pk])
+    _after_commit(team_ids=(), agent_ids=[agent.pk])
 
 
 def connect() -> None:
-    """Listen to the domain's signals (after their commit); from ``LeadsConfig.ready``."""
+    """Listen to the domain's signals inside their transactions (the stamps move after the
+    commit, once for the whole transaction); from ``LeadsConfig.ready``."""
     for signal in LEAD_SIGNALS:
-        signal.connect(_on_lead, dispatch_uid="leads.live")
-    signals.contact_changed.connect(_on_contact, dispatch_uid="leads.live")
-    signals.agent_settings_changed.connect(_on_agent, dispatch_uid="leads.live")
+        signal.in_transaction.connect(_on_lead, dispatch_uid="leads.live")
+    signals.contact_changed.in_transaction.connect(_on_contact, dispatch_uid="leads.live")
+    signals.agent_settings_changed.in_transaction.connect(_on_agent, dispatch_uid="leads.live")

@@ -39,6 +39,7 @@ from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 from integrations.webhooks.models import WebhookSubscription
 from integrations.webhooks.services import webhooks_enqueue
+from leads import live
 from leads import selectors as leads_selectors
 from leads import services as leads_services
 from leads.data import ConsentData, LeadData
@@ -583,7 +584,9 @@ def _new_lead(phone: str, body: str, sid: str, event_id: int, params: Mapping[st
 
 def _tell_the_agent(lead: Lead, contact: Contact, message: Message) -> None:
     """The lead's agent hears of the reply on their alert channels; an unassigned lead (the
-    pool, an offer nobody took) goes to routing, whose assignment alerts as usual."""
+    pool, an offer nobody took) goes to routing, whose assignment alerts as usual. Open
+    screens of the lead (its page, the inbox's "Unread reply") ask again after the commit."""
+    live.lead_changed(lead)
     agent = lead.assigned_agent
     if agent is None or not agent.is_active:
         if lead.status not in (Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST):
