@@ -1,8 +1,10 @@
-"""Agent app benchmark: server time of the inbox, lead page, search and dashboard at scale.
+"""Agent app benchmark: server time of the inbox, lead page, search, Today, the person page and
+the dashboard at scale.
 
 Builds a PostgreSQL database of its own (``leadline_bench_ui``) with 1,000,000 leads over a
 year, 200,000 contacts, 500 agents in 25 teams of 20 (one manager each), a timeline entry per
-lead and a routing decision per lead of the last 90 days, loaded with COPY. Then it signs in
+lead, a routing decision per lead of the last 90 days and a follow-up per assigned lead of the
+last 30 days, loaded with COPY. Then it signs in
 one agent and one manager and requests each page many times through Django's test client
 (the whole middleware, view and template stack in this process, no network, no WSGI server)
 and prints p50/p95 server time and the queries per page.
@@ -159,7 +161,7 @@ def build(n_leads: int, n_contacts: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from leads.models import Activity, Agent, Contact, Lead, RoutingDecision, Team
+    from leads.models import Activity, Agent, Contact, Lead, RoutingDecision, Task, Team
 
     rng = random.Random(7)
     now = timezone.now()
@@ -285,6 +287,28 @@ def build(n_leads: int, n_contacts: int) -> None:
     )  # fmt: skip
     print(f"  timeline and routing decisions ({time.perf_counter() - started:.0f} s)")
     started = time.perf_counter()
+    # Follow-ups: one on each open lead of the last 30 days, due from a week ago to two weeks on
+    # (open, and a third of the older ones done).
+    recent = now - dt.timedelta(days=30)
+    open_rows = Lead.objects.filter(
+        received_at__gte=recent, assigned_agent__isnull=False
+    ).values_list("pk", "assigned_agent_id", "received_at")
+    made = copy_rows(
+        Task,
+        (
+            {
+                "lead_id": pk, "agent_id": agent, "kind": rng.choice(("call", "text", "showing")),
+                "due_at": (due := now + dt.timedelta(hours=rng.uniform(-7 * 24, 14 * 24))),
+                "duration_minutes": 15, "location": "", "note": "",
+                "status": "done" if due < now and rng.random() < 0.33 else "open",
+                "done_at": None, "reminded_at": None, "created_by_id": None,
+                "created_at": received, "updated_at": received,
+            }
+            for pk, agent, received in open_rows.order_by()
+        ),
+    )  # fmt: skip
+    print(f"  {made:,} follow-ups ({time.perf_counter() - started:.0f} s)")
+    started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"  analyze ({time.perf_counter() - started:.0f} s)")
@@ -373,10 +397,8 @@ def main() -> None:
         if persona is agent:
             visible = visible.filter(assigned_agent=agent)
         ids = list(visible.order_by("?").values_list("pk", flat=True)[:200])
-        contact_ids = visible.order_by("?").values_list("contact_id", flat=True)[:200]
-        people = list(
-            Contact.objects.filter(pk__in=list(contact_ids)).values_list("last_name", "phone")
-        )
+        contact_ids = list(visible.order_by("?").values_list("contact_id", flat=True)[:200])
+        people = list(Contact.objects.filter(pk__in=contact_ids).values_list("last_name", "phone"))
         rng.shuffle(people)
         pages: list[tuple[str, Callable[[int], str]]] = [
             ("inbox", lambda n: "/"),
@@ -385,6 +407,8 @@ def main() -> None:
             ("search by name", cycle([f"/?q={name}" for name, _ in people])),
             ("search by phone", cycle([f"/?q={phone[-7:]}" for _, phone in people])),
             ("pool", lambda n: "/pool/"),
+            ("today", lambda n: "/today/"),
+            ("person page", cycle([f"/people/{pk}/" for pk in contact_ids])),
         ]
         if persona is manager:
             pages += [

@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -654,6 +654,10 @@ def lead_tasks(*, user: AbstractBaseUser | AnonymousUser, lead: Lead) -> list[Ta
     )
 
 
+# The most follow-ups Today lists (the oldest overdue first), and of them the week's coming ones.
+TODAY_TASKS, TODAY_UPCOMING = 80, 20
+
+
 @dataclass(frozen=True)
 class Today:
     """The agent's day: follow-ups overdue and due before the end of their day, upcoming
@@ -677,7 +681,7 @@ def today(*, user: AbstractBaseUser | AnonymousUser, now: dt.datetime | None = N
     tasks = list(
         _tasks_for(agent)
         .filter(status=Task.Status.OPEN, due_at__lt=end + dt.timedelta(days=7))
-        .order_by("due_at", "pk")[:200]
+        .order_by("due_at", "pk")[:TODAY_TASKS]
     )
     waiting = list(
         lead_list(user=user, filters=LeadFilters(scope="mine", status=Lead.Status.NEW))[:50]
@@ -685,7 +689,7 @@ def today(*, user: AbstractBaseUser | AnonymousUser, now: dt.datetime | None = N
     return Today(
         overdue=[t for t in tasks if t.due_at < now],
         due_today=[t for t in tasks if now <= t.due_at < end],
-        upcoming=[t for t in tasks if t.due_at >= end],
+        upcoming=[t for t in tasks if t.due_at >= end][:TODAY_UPCOMING],
         waiting=waiting,
     )
 
@@ -773,6 +777,25 @@ class Speed:
     to_contact_p90: dt.timedelta | None
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """How far a group's leads of the period got: received, reached an appointment, won."""
+
+    label: str
+    key: str  # the agent's id or the source: what the group's link filters by
+    received: int
+    appointment: int
+    won: int
+
+    @property
+    def to_appointment(self) -> str:
+        return f"{self.appointment / self.received:.0%}" if self.received else "\u2014"
+
+    @property
+    def to_won(self) -> str:
+        return f"{self.won / self.received:.0%}" if self.received else "\u2014"
+
+
 @dataclass
 class Dashboard:
     days: int
@@ -786,6 +809,9 @@ class Dashboard:
     funnel: list[tuple[str, int]]
     breaching: list[Lead]
     panels: list[DashboardPanel]
+    until: dt.datetime | None = None  # a custom range's end (exclusive); None: up to now
+    conversion_by_agent: list[Conversion] = field(default_factory=list)
+    conversion_by_source: list[Conversion] = field(default_factory=list)
 
 
 # The funnel's stages, in the order of the statuses that reach them.
@@ -843,8 +869,22 @@ def _weeks(since: dt.datetime, now: dt.datetime) -> list[dt.date]:
     return weeks
 
 
+APPOINTMENT_STAGE = STAGE_ORDER.index(Lead.Status.APPOINTMENT)
+
+
+def _conversion(label: str, key: str, rows: list[tuple[Any, ...]]) -> Conversion:
+    appointment = sum(1 for row in rows if _stage(row) >= APPOINTMENT_STAGE)
+    won = sum(1 for row in rows if row[2] == Lead.Status.CLOSED_WON)
+    return Conversion(label, key, len(rows), appointment, won)
+
+
 def dashboard(
-    *, user: AbstractBaseUser | AnonymousUser, days: int = 30, now: dt.datetime | None = None
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    days: int = 30,
+    now: dt.datetime | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> Dashboard | None:
     """The manager's figures for their team over the last ``days`` days; None for others.
 
@@ -858,10 +898,15 @@ def dashboard(
     if agent is None or not agent.is_manager:
         return None
     now = now or timezone.now()
-    days = days if days in PERIODS else 30
-    since = now - dt.timedelta(days=days)
+    if since is None:
+        days = days if days in PERIODS else 30
+        since, until = now - dt.timedelta(days=days), None
+    else:
+        days = max(1, round(((until or now) - since).total_seconds() / 86400))
     team_leads = Lead.objects.filter(team_id=agent.team_id, is_test=False)
     period = team_leads.filter(received_at__gte=since).order_by()
+    if until is not None:
+        period = period.filter(received_at__lt=until)
     # Spans computed by the database: two intervals a row read faster than three timestamps.
     rows = list(
         period.values_list(
@@ -916,10 +961,22 @@ def dashboard(
         speed_by_agent=speed_by_agent,
         speed_by_source=speed_by_source,
         by_source=[(s.label, s.leads) for s in speed_by_source],
-        by_week=[(week, weeks.get(week, 0)) for week in _weeks(since, now)],
+        by_week=[(week, weeks.get(week, 0)) for week in _weeks(since, min(until or now, now))],
         funnel=funnel,
         breaching=breaching,
         panels=dashboard_panels(team_id=agent.team_id, since=since),
+        until=until,
+        conversion_by_agent=sorted(
+            (
+                _conversion(names.get(a, "Unassigned") if a else "Unassigned", str(a or ""), r)
+                for a, r in by_agent.items()
+            ),
+            key=lambda c: (-c.received, c.label),
+        ),
+        conversion_by_source=sorted(
+            (_conversion(source, source, r) for source, r in by_source_rows.items()),
+            key=lambda c: (-c.received, c.label),
+        ),
     )
 
 

@@ -689,7 +689,7 @@ def _api_tokens_post(request: HttpRequest, agent: Agent) -> str:
 
 @require_GET
 @agent_required
-def dashboard(request: HttpRequest, agent: Agent) -> HttpResponse:
+def dashboard(request: HttpRequest, agent: Agent) -> HttpResponseBase:
     """The manager's figures over 7, 30 or 90 days, with charts drawn on the server."""
     if not agent.is_manager:
         raise PermissionDenied("The dashboard is for managers.")
@@ -697,8 +697,29 @@ def dashboard(request: HttpRequest, agent: Agent) -> HttpResponse:
         days = int(request.GET.get("days", "30"))
     except ValueError:
         days = 30
-    board = selectors.dashboard(user=request.user, days=days)
+    since = until = None
+    start, end = request.GET.get("from", ""), request.GET.get("to", "")
+    if start or end:
+        try:
+            first = dt.date.fromisoformat(start)
+            last = dt.date.fromisoformat(end) if end else timezone.localdate()
+        except ValueError:
+            return HttpResponse(
+                "Not shown. from, to: dates as YYYY-MM-DD.", status=400, content_type="text/plain"
+            )
+        if last < first or (last - first).days > 366 * 3:
+            return HttpResponse(
+                "Not shown. to: a date on or after from, at most three years later.",
+                status=400,
+                content_type="text/plain",
+            )
+        zone = followups.agent_zone(agent)
+        since = dt.datetime.combine(first, dt.time(0), tzinfo=zone)
+        until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    board = selectors.dashboard(user=request.user, days=days, since=since, until=until)
     assert board is not None
+    if request.GET.get("export") == "conversion":
+        return _conversion_csv(board)
     return render(
         request,
         "leads/dashboard.html",
@@ -712,10 +733,36 @@ def dashboard(request: HttpRequest, agent: Agent) -> HttpResponse:
             "source_chart": bar_chart(board.by_source),
             "week_chart": column_chart([(f"{w:%b %d}", n) for w, n in board.by_week]),
             "funnel_chart": bar_chart(board.funnel),
+            "range_from": f"{timezone.localtime(board.since):%Y-%m-%d}",
+            "range_to": f"{timezone.localtime(board.until - dt.timedelta(days=1)):%Y-%m-%d}"
+            if board.until
+            else f"{timezone.localdate():%Y-%m-%d}",
+            "query": request.GET.urlencode(),
             "now": timezone.now(),
             "nav": "dashboard",
         },
     )
+
+
+def _conversion_csv(board: selectors.Dashboard) -> StreamingHttpResponse:
+    """The dashboard's conversion tables (per agent, per source) as one CSV."""
+    rows = [
+        [group, c.label, c.received, c.appointment, c.won, c.to_appointment, c.to_won]
+        for group, table in (
+            ("agent", board.conversion_by_agent),
+            ("source", board.conversion_by_source),
+        )
+        for c in table
+    ]
+    headers = ["by", "name", "received", "appointment", "won", "to appointment", "to won"]
+    response = StreamingHttpResponse(
+        exports.csv_stream(headers, rows), content_type="text/csv; charset=utf-8"
+    )
+    last = board.until or timezone.now()
+    response["Content-Disposition"] = (
+        f'attachment; filename="conversion-{board.since:%Y-%m-%d}-{last:%Y-%m-%d}.csv"'
+    )
+    return response
 
 
 def duration(value: dt.timedelta | None) -> str:
