@@ -17,7 +17,7 @@ from leads.data import LeadData
 from leads.followups import agent_zone
 from leads.models import Activity, Agent, Task
 from leads.services import lead_capture
-from tests.e2e.test_agent_app import PASSWORD, capture_demo_leads, sign_in
+from tests.e2e.test_agent_app import PASSWORD, capture_demo_leads, shoot, sign_in
 
 
 @pytest.fixture
@@ -103,6 +103,7 @@ def test_a_call_with_its_outcome_and_a_follow_up_found_in_today_tomorrow(
     )
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     axe(phone)
+    shoot(phone, "agent-today.png")
 
     # On a desktop, the same day: the manager-width page keeps to its column, accessible.
     sign_in(desktop, base, "alex")
