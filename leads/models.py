@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import ProtectedError
@@ -52,6 +53,16 @@ class Team(models.Model):
         "domain come to this team. Empty: made from the name.",
     )
     time_zone = models.CharField(max_length=64, default="America/New_York")
+    # Where a lead no territory covers goes, by its source: with several teams, every lead
+    # source whose leads may come without a team (Realtor.com, Zillow...) needs one.
+    default_for_sources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Lead sources whose leads this team takes when no territory covers them, e.g. "
+            '["realtor", "zillow", "zillow_rentals"]; ["*"]: every source no other team names.'
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -73,6 +84,19 @@ class Team(models.Model):
         RoutingRule.objects.get_or_create(
             team=self, is_default=True, defaults={"name": "Team default", "mode": "pool"}
         )
+
+    def clean(self) -> None:
+        sources = self.default_for_sources
+        if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
+            message = 'A list of source keys, e.g. ["realtor"].'
+            raise ValidationError({"default_for_sources": message})
+        others = Team.objects.exclude(pk=self.pk).values_list("name", "default_for_sources")
+        for name, taken in others:
+            clash = sorted(set(sources) & set(taken if isinstance(taken, list) else []))
+            if clash:
+                raise ValidationError(
+                    {"default_for_sources": f"{', '.join(clash)}: already {name}'s default."}
+                )
 
 
 class Agent(models.Model):

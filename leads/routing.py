@@ -410,7 +410,7 @@ def route(
                 return Decision(agent.team_id, why, agent=agent, mode="direct")
             skipped.append(Skip(agent.pk, str(agent), "inactive"))
 
-    team_id = lead.team_id if lead.team_id is not None else _team_for(places)
+    team_id = lead.team_id if lead.team_id is not None else _team_for(places, lead.source)
     if team_id is None:
         return Decision(None, "No team covers this lead: left unassigned.", skipped=skipped)
     if pool:
@@ -530,8 +530,11 @@ def _preferred_agent(
     return None
 
 
-def _team_for(places: dict[str, str]) -> int | None:
-    """A lead with no team takes the team of the most specific territory it falls in."""
+def _team_for(places: dict[str, str], source: str) -> int | None:
+    """A lead with no team takes the team of the most specific territory it falls in; else
+    its source's default team (the team whose ``default_for_sources`` names the source, then
+    one that says ``"*"``); else the only team. ``None`` only with several teams and none of
+    these, which the intake's system check (intake.E310) reports at start-up."""
     if places:
         area_filter = Q()
         for kind, value in places.items():
@@ -542,5 +545,9 @@ def _team_for(places: dict[str, str]) -> int | None:
         )
         if areas:
             return areas[0][1]
-    only = list(Team.objects.values_list("pk", flat=True)[:2])
-    return only[0] if len(only) == 1 else None
+    teams = list(Team.objects.order_by("pk").values_list("pk", "default_for_sources"))
+    for wanted in (source, "*"):
+        for pk, sources in teams:
+            if isinstance(sources, list) and wanted in sources:
+                return int(pk)
+    return teams[0][0] if len(teams) == 1 else None

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.db import DatabaseError
 
 SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 # A path token shorter than this can be guessed by trying.
@@ -56,3 +57,38 @@ def check_portal_source_settings(app_configs: Any = None, **kwargs: Any) -> list
             )
         )
     return problems
+
+
+@register()
+def check_every_lead_has_a_team(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """With several teams, each source whose leads may come without one (Realtor.com,
+    Zillow...) needs a default team, or a lead no territory covers would be in nobody's pool.
+
+    It reads the teams from the database; before ``migrate`` made the table, it says nothing.
+    """
+    from leads.models import Team
+
+    from .sources import SOURCES, get_source
+
+    try:
+        teams = list(Team.objects.values_list("default_for_sources", flat=True))
+    except DatabaseError:
+        return []
+    if len(teams) <= 1:
+        return []  # the only team takes every lead
+    named = {key for sources in teams if isinstance(sources, list) for key in sources}
+    if "*" in named:
+        return []
+    return [
+        Error(
+            f"With {len(teams)} teams, a {get_source(key).label} lead that no territory covers "
+            "would belong to no team, and nobody could see it.",
+            hint=(
+                f'In the admin, add "{key}" to one team\'s "Default for sources" '
+                '(or "*" for every source).'
+            ),
+            id="intake.E310",
+        )
+        for key in SOURCES
+        if not get_source(key).leads_carry_team and key not in named
+    ]

@@ -33,6 +33,7 @@ FORM = "application/x-www-form-urlencoded"
 class MailchimpSource(Source):
     key = "mailchimp"
     label = "Mailchimp (audience webhooks)"
+    leads_carry_team = True
     hook = "mailchimp/<str:token>/"
 
     def receive(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:

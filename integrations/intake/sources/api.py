@@ -28,6 +28,7 @@ LEAD_TEXT_FIELDS = (
 class ApiSource(Source):
     key = "api"
     label = "REST API"
+    leads_carry_team = True
     kept_headers = (*Source.kept_headers, "idempotency-key")
 
     def parse(self, event: InboundEvent) -> list[LeadData]:

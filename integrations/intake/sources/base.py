@@ -32,6 +32,10 @@ class Source(ABC):
     # Its webhook's address under /hooks/ ("zillow/", "zillow-rentals/<str:token>/"), whose
     # URL pattern the registry makes; empty: no webhook (a web form, the REST API).
     hook: ClassVar[str] = ""
+    # True when every lead it makes carries its team (a web form's, a page's, a key's), or it
+    # makes none: else a lead no territory covers needs its source's default team
+    # (Team.default_for_sources), which the system check intake.E310 asks for.
+    leads_carry_team: ClassVar[bool] = False
     # Request headers worth keeping with the raw body (lower-case).
     kept_headers: ClassVar[tuple[str, ...]] = ("content-type", "user-agent", "origin", "referer")
 

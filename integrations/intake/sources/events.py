@@ -194,6 +194,7 @@ def agents_of(team_id: int) -> QuerySet[Agent]:
 class EventsSource(Source):
     key = "events"
     label = "Events API"
+    leads_carry_team = True
     kept_headers = (*Source.kept_headers, "idempotency-key")
 
     def apply(self, event: InboundEvent) -> bool | None:

@@ -241,6 +241,7 @@ def external_id_for(web_form: WebForm, submission_id: str) -> str:
 class WebFormSource(Source):
     key = "webform"
     label = "Web form"
+    leads_carry_team = True
 
     def parse(self, event: InboundEvent) -> list[LeadData]:
         """The door validated the submission and kept its cleaned fields and the form's facts

@@ -44,6 +44,7 @@ def test_a_short_rentals_token_warns_that_it_can_be_guessed():
     assert ids(ZILLOW_RENTALS_TOKEN="abc123") == ["intake.W302"]
 
 
+@pytest.mark.django_db  # intake.E310 reads the teams
 def test_the_checks_run_with_manage_py_check():
     with (
         override_settings(ZILLOW_BASIC_AUTH="zillowpass", ZILLOW_TOPIC_ARNS=[TOPIC]),

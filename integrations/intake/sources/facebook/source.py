@@ -41,6 +41,7 @@ RETRY_WINDOW = dt.timedelta(hours=24)
 class FacebookSource(Source):
     key = KEY
     label = "Facebook Lead Ads"
+    leads_carry_team = True
     hook = "facebook/"
     kept_headers = ("content-type", "user-agent", "x-hub-signature-256")
 
