@@ -105,7 +105,8 @@ def read_envelope(body: bytes) -> dict[str, Any]:
         envelope = read_json(body)
     except InputError as exc:
         raise Refused(f"The body is not an Amazon SNS message: {exc.message}", status=400) from exc
-    if not isinstance(envelope, dict) or envelope.get("Type") not in SIGNED_FIELDS:
+    kind = envelope.get("Type") if isinstance(envelope, dict) else None
+    if not isinstance(kind, str) or kind not in SIGNED_FIELDS:  # a list is no type either
         raise Refused("Type: not an Amazon SNS message type.", status=400)
     return envelope
 

@@ -231,3 +231,15 @@ def test_a_post_to_an_unknown_api_path_is_a_json_404_not_a_csrf_page(client, ali
 def test_a_get_without_its_trailing_slash_is_still_redirected(client):
     response = client.get("/api/v1/leads?limit=5")
     assert (response.status_code, response["Location"]) == (301, "/api/v1/leads/?limit=5")
+
+
+@pytest.mark.parametrize("kind", [[], {}, 1, None])
+def test_a_zillow_envelope_whose_type_is_not_a_string_is_a_400(every_door, kind):
+    """Found by test_any_input.py: ``"Type": []`` was a TypeError, a 500."""
+    envelope = json.loads(fixture("zillow", "notification__lead.json"))
+    envelope["Type"] = kind
+
+    response = every_door["zillow"].post(json.dumps(envelope).encode())
+
+    assert response.status_code == 400
+    assert "Type: not an Amazon SNS message type" in response.content.decode()
