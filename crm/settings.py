@@ -575,6 +575,25 @@ ALERT_RETRY_BASE_SECONDS: float = env.float("ALERT_RETRY_BASE_SECONDS", default=
 ALERT_RETRY_WINDOW_SECONDS: float = env.float("ALERT_RETRY_WINDOW_SECONDS", default=15 * 60.0)
 # An agent who has not accepted a lead is reminded this long before its deadline (0: never).
 ALERT_REMINDER_SECONDS: int = env.int("ALERT_REMINDER_SECONDS", default=120)
+# Web Push (integrations/alerts/channels/push.py): off while either VAPID key is unset.
+# `manage.py webpush_keys` makes a pair. The contact (mailto: or https:) goes in every push's
+# VAPID claims, for the push service to reach the operator.
+WEBPUSH_VAPID_PUBLIC_KEY: str = env.str("WEBPUSH_VAPID_PUBLIC_KEY", default="")
+WEBPUSH_VAPID_PRIVATE_KEY: str = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_CONTACT: str = env.str("WEBPUSH_CONTACT", default="mailto:leads@localhost")
+# The push services a device's subscription may point at (the server posts there): the
+# browsers' own. A leading "*." allows the subdomains.
+WEBPUSH_ALLOWED_HOSTS: list[str] = env.list(
+    "WEBPUSH_ALLOWED_HOSTS",
+    default=[
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "web.push.apple.com",
+        "*.push.apple.com",
+        "*.notify.windows.com",
+    ],
+)
+WEBPUSH_TIMEOUT_SECONDS: float = env.float("WEBPUSH_TIMEOUT_SECONDS", default=10.0)
 # Leads from these sources are hot: their SMS goes out even in an agent's quiet hours.
 # How a person reaches the team, in the answer to a text saying HELP (a team's own, set in
 # the admin under Team messaging, wins).

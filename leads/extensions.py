@@ -14,6 +14,8 @@ The domain renders what is registered here; an edge app registers its contributo
   say); the contributor checks what the user may see.
 - ``lead_marks``: functions ``(agent, leads) -> {lead id: [words]}``, marks on the inbox's
   rows ("Unread reply", say); one query for the whole page.
+- ``settings_panels``: ``SettingsPanel``s, each a part of the settings page with forms of its
+  own, after the settings form (the devices that get push notifications, say).
 
 Registering is keyed by name, so a second registration of the same name replaces the first.
 """
@@ -79,6 +81,15 @@ class LeadPanel:
     context: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SettingsPanel:
+    """A part of the agent's settings page with its own forms and buttons: its ``template``
+    (the contributing app's), drawn with ``panel`` = ``context(agent)``."""
+
+    template: str
+    context: Callable[[Agent], dict[str, Any]]
+
+
 class Registry(Generic[Contributor]):
     """Named contributors, in the order they were registered."""
 
@@ -118,6 +129,9 @@ def marks_for(*, agent: Agent, leads: list[Lead]) -> None:
             found.setdefault(pk, []).extend(words)
     for lead in leads:
         lead.edge_marks = found.get(lead.pk, [])  # type: ignore[attr-defined]
+
+
+settings_panels: Registry[SettingsPanel] = Registry()
 
 
 def timeline_entries(*, lead: Lead, limit: int) -> list[TimelineEntry]:

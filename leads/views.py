@@ -648,6 +648,7 @@ def agent_settings(request: HttpRequest, agent: Agent) -> HttpResponse:
             for day, label in WEEKDAYS
         ],
         "sections": [(section.title, list(section_form)) for section, section_form in sections],
+        "panels": [(panel.template, panel.context(agent)) for panel in extensions.settings_panels],
         "api_tokens": ApiToken.objects.filter(user_id=agent.user_id, revoked_at__isnull=True),
         "calendar_url": settings.SITE_URL + reverse("leads:calendar", args=[agent.calendar_token])
         if agent.calendar_token

@@ -21,6 +21,7 @@ class AlertsConfig(AppConfig):
         extensions.timeline.register("alerts", selectors.alert_timeline)
         extensions.dashboard.register("alerts", selectors.failed_alerts_panel)
         extensions.settings_sections.register("alerts", forms.SECTION)
+        extensions.settings_panels.register("push", forms.PUSH_PANEL)
         post_spawn.connect(self.warm, dispatch_uid="alerts.warm")
 
     def warm(self, **kwargs: Any) -> None:

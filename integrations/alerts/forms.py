@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
-from leads.extensions import SettingsSection
+from leads.extensions import SettingsPanel, SettingsSection
 from leads.models import Agent
 
-from .models import PREFERENCES, AlertSettings, alert_settings_for
+from . import push
+from .models import PREFERENCES, AlertSettings, PushSubscription, alert_settings_for
 from .services import alert_settings_update
 
 TIME_FORMATS = ["%H:%M"]
@@ -46,3 +48,15 @@ def preferences_save(form: forms.Form, agent: Agent, actor: Agent) -> list[str]:
 
 
 SECTION = SettingsSection(title="Alerts", form=preferences_form, save=preferences_save)
+
+
+def push_devices(agent: Agent) -> dict[str, Any]:
+    """The agent's devices that get push notifications, and the key a new one needs."""
+    return {
+        "configured": push.configured(),
+        "public_key": settings.WEBPUSH_VAPID_PUBLIC_KEY,
+        "devices": list(PushSubscription.objects.filter(agent=agent)),
+    }
+
+
+PUSH_PANEL = SettingsPanel(template="alerts/_push_devices.html", context=push_devices)

@@ -5,6 +5,8 @@ The table keeps the name it had when the edges were one app (``integrations_deli
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from leads.models import Agent, Lead, Task
@@ -214,3 +216,30 @@ class SendingFault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.code}: {self.message}"
+
+
+class PushSubscription(models.Model):
+    """One device (a browser on a phone or a computer) on which an agent turned on
+    notifications: where its push service takes pushes for it, and the keys to encrypt
+    them with (RFC 8291). Removed by the agent, or when the push service says it is gone."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=120, help_text="The device's public key, base64url.")
+    auth = models.CharField(max_length=60, help_text="The device's auth secret, base64url.")
+    device = models.CharField(max_length=200, blank=True, help_text="The browser and system.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "push device"
+
+    def __str__(self) -> str:
+        return f"{self.device or 'A browser'} of {self.agent}"
+
+    @property
+    def subscription_info(self) -> dict[str, Any]:
+        """The subscription as the browser gave it (``PushSubscription.toJSON()``)."""
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}

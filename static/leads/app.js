@@ -109,6 +109,49 @@
     document.addEventListener("visibilitychange", ask);
   });
 
+  // The installable app: the service worker at the site's root (/sw.js) shows pushes and
+  // does a notification's Accept or Claim. "Turn on notifications on this device" (the
+  // settings page, [data-push]) asks the browser for a push subscription and sends it.
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+  }
+  function keyBytes(base64url) {
+    var text = atob(base64url.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((base64url.length + 3) % 4));
+    return Uint8Array.from(text, function (c) { return c.charCodeAt(0); });
+  }
+  function csrfToken() {
+    var field = document.querySelector("[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.querySelector("[data-push]");
+    if (!box || !("serviceWorker" in navigator) || !("PushManager" in window)) return;
+    var button = box.querySelector("[data-push-on]"), state = box.querySelector("[data-push-state]");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      state.textContent = "Asking this browser…";
+      Notification.requestPermission().then(function (permission) {
+        if (permission !== "granted") throw new Error("Notifications are blocked for this site in the browser's settings.");
+        return navigator.serviceWorker.ready;
+      }).then(function (registration) {
+        return registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(box.dataset.key) });
+      }).then(function (subscription) {
+        return fetch(box.dataset.url, {
+          method: "POST", credentials: "same-origin", body: JSON.stringify(subscription.toJSON()),
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() }
+        });
+      }).then(function (response) {
+        if (!response.ok) return response.json().then(function (said) { throw new Error(said.error || "Not saved."); });
+        state.textContent = "On: this device gets your alerts.";
+        window.location.reload();
+      }).catch(function (error) {
+        state.textContent = error.message || "That didn't work. Try again.";
+        button.disabled = false;
+      });
+    });
+  });
+
   var REFUSED = {
     403: "You can't do that on this lead.",
     404: "That lead is no longer yours to see: someone else may have it.",

@@ -75,3 +75,29 @@ def test_an_open_inbox_shows_a_new_lead_and_loses_an_escalated_one_without_a_rel
     phone.wait_for_selector("#pause-button[aria-pressed=false]")
     alex.refresh_from_db()
     assert not alex.is_paused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_app_installs_and_offers_notifications_on_the_settings_page(
+    live_server, phone, axe, settings
+):
+    from integrations.alerts.push import vapid_keys
+
+    settings.WEBPUSH_VAPID_PUBLIC_KEY, settings.WEBPUSH_VAPID_PRIVATE_KEY = vapid_keys()
+    call_command("demo", stdout=io.StringIO())
+    base = live_server.url
+    sign_in(phone, base, "alex")
+    # The service worker runs for the whole app, from the site's root.
+    assert phone.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)") == f"{base}/"
+    manifest = phone.evaluate(
+        "fetch(document.querySelector('link[rel=manifest]').href).then((r) => r.json())"
+    )
+    assert (manifest["display"], manifest["start_url"]) == ("standalone", "/")
+
+    phone.goto(f"{base}/settings/")
+    button = phone.get_by_role("button", name="Turn on notifications on this device")
+    button.wait_for()
+    assert button.is_visible()
+    assert "No device gets notifications yet." in phone.inner_text("#push-devices")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    axe(phone)

@@ -3,7 +3,8 @@
 A new channel is one module with a :class:`~integrations.alerts.channels.base.Channel`
 subclass and one line in ``CHANNELS`` (its key, stored on each alert, and its dotted path).
 The alert model's choices, the admin and the services all read this registry; the order is
-the order alerts are sent in (SMS first: the fastest to be read).
+the order alerts are sent in (push first: one request to the phone, then SMS, the
+fastest to be read, then email).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils.module_loading import import_string
 from .base import Channel
 
 CHANNELS: dict[str, str] = {
+    "push": "integrations.alerts.channels.push.PushChannel",
     "sms": "integrations.alerts.channels.sms.SmsChannel",
     "email": "integrations.alerts.channels.email.EmailChannel",
 }
