@@ -16,11 +16,17 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import BaseDatabaseCache
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from integrations.intake.models import WebForm
 from leads.models import Agent, Team, Territory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Property tests judge answers, not speed: no per-example time limit, which a busy CI
+# machine would otherwise turn into failures (speed is measured by bench/).
+hypothesis_settings.register_profile("leadline", deadline=None)
+hypothesis_settings.load_profile("leadline")
 
 
 def make_agent(team: Team, username: str, role: str = Agent.Role.AGENT, **fields: Any) -> Agent:
