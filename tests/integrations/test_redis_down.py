@@ -23,10 +23,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 from django.test import Client
 from django.utils import timezone
 from django_q.conf import Conf
@@ -38,6 +36,7 @@ from integrations.intake.sources.webform import render_token
 from integrations.lib import http
 from leads.models import Agent, Lead
 from leads.services import api_token_create
+from tests.integrations.sns import sns_signing_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 REALTOR_KEY = "rdc-test-key-5f1c0a"
@@ -205,20 +204,7 @@ def sources_on(settings, monkeypatch) -> rsa.RSAPrivateKey:
     settings.FACEBOOK_VERIFY_TOKEN = "verify-token-for-tests"
     settings.MAILCHIMP_WEBHOOK_TOKEN = MAILCHIMP_TOKEN
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = dt.datetime.now(dt.UTC)
-    pem = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.PEM)
-    )
+    key, pem = sns_signing_key()
 
     def amazon(method: str, url: str, **kwargs) -> requests.Response:
         assert (method, url) == ("GET", ZILLOW_CERT_URL)

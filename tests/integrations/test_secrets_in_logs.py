@@ -12,7 +12,6 @@ with a token in their path; and no secret's value appears anywhere in what was w
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import io
@@ -25,11 +24,9 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography import x509
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.core import mail
 from django.test import Client
 from twilio.request_validator import RequestValidator
@@ -41,6 +38,7 @@ from integrations.marketing import base as marketing_base
 from integrations.webhooks.models import WebhookSubscription
 from leads.models import Agent, Lead, Team
 from leads.services import api_token_create
+from tests.integrations.sns import sns_signing_key
 
 from .alerts.twilio_server import twilio_server
 from .intake.graph_server import GraphServer
@@ -107,15 +105,7 @@ def configured(settings) -> None:
 
 def zillow_envelope() -> tuple[bytes, bytes]:
     """A signed SNS notification and the certificate (PEM) that checks it."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = dt.datetime.now(dt.UTC)
-    pem = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-    )  # fmt: skip
+    key, pem = sns_signing_key()
     envelope = json.loads((FIXTURES / "zillow" / "notification__lead.json").read_bytes())
     names = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
     to_sign = "".join(f"{n}\n{envelope[n]}\n" for n in names if n in envelope).encode()

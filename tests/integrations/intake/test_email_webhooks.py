@@ -4,7 +4,6 @@ and authenticated the way the provider makes it; a forged one refused with nothi
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -12,15 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.test import Client
 
 from integrations.intake.models import InboundEvent
 from integrations.lib import http
 from leads.models import Lead
+from tests.integrations.sns import sns_signing_key
 
 from .test_zillow import CERT_URL, FakeOutside, aws_string_to_sign
 
@@ -46,18 +44,8 @@ def basic(secret: str = SECRET) -> dict[str, str]:
 def sns_key(monkeypatch):
     """Amazon's SNS signing key, as the Zillow tests stand it in: a key, its self-signed
     certificate served at the certificate URL through ``integrations.lib.http``."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    monkeypatch.setattr(
-        http, "request", FakeOutside(certificate.public_bytes(serialization.Encoding.PEM))
-    )
+    key, pem = sns_signing_key()
+    monkeypatch.setattr(http, "request", FakeOutside(pem))
     return key
 
 

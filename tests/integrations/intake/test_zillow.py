@@ -9,7 +9,6 @@ The string to sign is built here from AWS's documentation, independently of the 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,10 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 from django.core import mail
 from django.test import Client, override_settings
 
@@ -28,6 +25,7 @@ from integrations.intake.models import InboundEvent, SourceAgentId
 from integrations.intake.sources.zillow import sns_url_allowed
 from integrations.lib import http
 from leads.models import Activity, Lead, RoutingDecision
+from tests.integrations.sns import sns_signing_key
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sources" / "zillow"
 URL = "/hooks/zillow/"
@@ -51,20 +49,7 @@ def zillow_settings(settings):
 @pytest.fixture(scope="session")
 def signing_key() -> tuple[rsa.RSAPrivateKey, bytes]:
     """Our stand-in for Amazon's SNS signing key and its self-signed certificate (PEM)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate.public_bytes(serialization.Encoding.PEM)
+    return sns_signing_key()
 
 
 class FakeOutside:
