@@ -14,7 +14,7 @@ class AlertsConfig(AppConfig):
         from integrations.lib.queue import schedules_connect
         from leads import extensions
 
-        from . import forms, receivers, selectors, tasks
+        from . import checks, forms, receivers, selectors, tasks  # noqa: F401 - checks registers
 
         receivers.connect()
         schedules_connect(self, tasks.SCHEDULES)
