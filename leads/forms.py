@@ -244,8 +244,10 @@ def _time_field(label: str) -> forms.TimeField:
 
 
 class AgentSettingsForm(forms.Form):
-    """An agent's own settings: phone, pause, time zone and working hours (the edges add their
-    own sections to the page: ``leads.extensions.settings_sections``).
+    """An agent's own settings: phone, time zone and working hours (the edges add their own
+    sections to the page: ``leads.extensions.settings_sections``). Pausing is the header's
+    one-tap toggle alone: a box here, saved with the page, would undo a tap made since the
+    page was opened.
 
     Working hours, one span a day: a day with hours takes leads only then (an end before the
     start runs past midnight, 22:00 to 06:00); a day marked off takes none; a day left empty
@@ -256,7 +258,6 @@ class AgentSettingsForm(forms.Form):
         max_length=30, required=False, label="Mobile phone",
         help_text="Where SMS alerts go, e.g. (305) 555-0123.",
     )  # fmt: skip
-    is_paused = forms.BooleanField(required=False, label="Pause: I'm away, send me no new leads")
     time_zone = forms.ChoiceField(choices=[])
 
     def __init__(self, *args: Any, agent: Agent, **kwargs: Any) -> None:
@@ -274,7 +275,6 @@ class AgentSettingsForm(forms.Form):
     def initial_for(agent: Agent) -> dict[str, Any]:
         initial: dict[str, Any] = {
             "mobile_phone": display_phone(agent.mobile_phone) if agent.mobile_phone else "",
-            "is_paused": agent.is_paused,
             "time_zone": agent.time_zone,
         }
         hours = agent.working_hours or {}
@@ -319,7 +319,7 @@ class AgentSettingsForm(forms.Form):
     def changes(self) -> dict[str, Any]:
         """The cleaned values, named as ``agent_update_settings`` takes them."""
         data = self.cleaned_data
-        names = ["mobile_phone", "is_paused", "time_zone", "working_hours"]
+        names = ["mobile_phone", "time_zone", "working_hours"]
         return {name: data[name] for name in names}
 
 

@@ -44,6 +44,25 @@ def test_one_tap_pauses_the_agent_and_a_second_resumes(request, client, persona,
     assert not Agent.objects.get(pk=agent.pk).is_paused
 
 
+@pytest.mark.parametrize("persona", ["alice", "mona"])
+@pytest.mark.parametrize("paused", [True, False])
+def test_saving_the_settings_page_leaves_the_pause_as_the_header_set_it(
+    request, client, persona, paused
+):
+    """The settings page was opened, then the header's toggle tapped: saving the page (with
+    whatever it says) does not undo the tap."""
+    agent = request.getfixturevalue(persona)
+    page = signed_in(client, agent).get("/settings/")
+    html = page.content.decode()
+    assert 'name="is_paused"' not in html  # no second switch that could disagree
+    assert "Tap <b>Pause my leads</b> at the top" in html
+    form = {k: v for k, v in page.context["form"].initial.items() if v not in (None, False)}
+    client.post("/pause/", {"paused": "on" if paused else "off"}, **HTMX)
+    saved = client.post("/settings/", {**form, "is_paused": "" if paused else "on"})
+    assert saved.status_code == 302
+    assert Agent.objects.get(pk=agent.pk).is_paused is paused
+
+
 def test_a_paused_agent_gets_no_new_lead(client, alice, bob, beach):
     signed_in(client, alice).post("/pause/", {"paused": "on"}, **HTMX)
     assert capture("33139").assigned_agent == bob

@@ -80,7 +80,7 @@ def test_an_agent_sets_channels_quiet_hours_and_details_on_the_settings_page(cli
     response = client.post(
         "/settings/",
         {
-            **initial, "sms_enabled": "", "email_enabled": "on", "is_paused": "",
+            **initial, "sms_enabled": "", "email_enabled": "on",
             "quiet_hours_start": "21:30", "quiet_hours_end": "07:00",
             "include_contact_details": "on",
         },
@@ -100,7 +100,7 @@ def test_a_new_phone_clears_a_phone_problem(client, alice, django_capture_on_com
     page = as_(client, alice).get("/settings/")
     initial = {k: v for k, v in page.context["form"].initial.items() if v is not None}
     with django_capture_on_commit_callbacks(execute=True):
-        client.post("/settings/", {**initial, "mobile_phone": "(305) 555-0177", "is_paused": ""})
+        client.post("/settings/", {**initial, "mobile_phone": "(305) 555-0177"})
     alice.refresh_from_db()
     assert alice.mobile_phone == "+13055550177"
     assert known(alice).phone_problem == ""
