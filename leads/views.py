@@ -47,6 +47,8 @@ from .models import Agent, ApiToken, Contact, Lead, PersonMerge, Task, from_shor
 from .routing import zip_facts
 
 PAGE_SIZE = 25
+# The most pages a list shows at once (a refresh of page 30 lists pages 21 to 30).
+PAGES_SHOWN = 10
 View = Callable[..., HttpResponseBase]
 
 
@@ -179,12 +181,20 @@ def _page(request: HttpRequest) -> int:
         return 1
 
 
-def _rows(request: HttpRequest, leads: Any) -> tuple[list[Lead], int | None]:
-    """One page of rows, and the next page's number (None on the last)."""
+def _rows(request: HtmxHttpRequest, leads: Any) -> tuple[list[Lead], int | None]:
+    """The rows down to ``?page=N``, and the next page's number (None on the last).
+
+    "More" asks for page N alone (htmx target ``more``) and puts ``page=N`` in the address
+    bar; every other answer (the live refresh, a reload, a page without JavaScript) lists the
+    pages before it too, at most :data:`PAGES_SHOWN` of them, so a refresh keeps the agent
+    where they are in the list.
+    """
     page = _page(request)
-    start = (page - 1) * PAGE_SIZE
-    rows = list(leads[start : start + PAGE_SIZE + 1])
-    return rows[:PAGE_SIZE], page + 1 if len(rows) > PAGE_SIZE else None
+    alone = bool(request.htmx) and request.htmx.target == "more"
+    first = page if alone else max(1, page - PAGES_SHOWN + 1)
+    start, end = (first - 1) * PAGE_SIZE, page * PAGE_SIZE
+    rows = list(leads[start : end + 1])
+    return rows[: end - start], page + 1 if len(rows) > end - start else None
 
 
 def _filters(request: HttpRequest, agent: Agent) -> tuple[LeadFilterForm, selectors.LeadFilters]:

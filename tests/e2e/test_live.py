@@ -1,9 +1,11 @@
 """An inbox left open on a phone keeps itself up to date: a lead captured meanwhile appears
 in it, and one escalated to someone else leaves it, without a reload (htmx polling answered
-304 while nothing changed). And the header's one-tap pause."""
+304 while nothing changed), and the agent stays on the page of the list they scrolled to. And
+the header's one-tap pause."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
@@ -11,7 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from leads.data import LeadData
-from leads.models import Agent, Lead
+from leads.models import Agent, Contact, Lead
 from leads.services import lead_capture, leads_escalate
 from tests.e2e.test_agent_app import sign_in
 
@@ -31,6 +33,20 @@ def capture_for(agent: Agent, name: str) -> Lead:
     raise AssertionError(f"no lead went to {agent}")
 
 
+def worked_leads_for(agent: Agent, count: int) -> None:
+    """``count`` people whose leads ``agent`` accepted days ago: a second page of the inbox."""
+    received = timezone.now() - dt.timedelta(days=3)
+    for n in range(count):
+        contact = Contact.objects.create(
+            first_name="Worked", last_name=f"Person{n:02d}", email=f"worked{n}@example.com"
+        )
+        Lead.objects.create(
+            contact=contact, team=agent.team, source="webform", external_id=f"worked-{n}",
+            received_at=received, assigned_agent=agent, assigned_at=received,
+            accepted_at=received, status=Lead.Status.CONTACTED,
+        )  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_open_inbox_shows_a_new_lead_and_loses_an_escalated_one_without_a_reload(
     live_server, phone, axe, settings
@@ -38,11 +54,19 @@ def test_an_open_inbox_shows_a_new_lead_and_loses_an_escalated_one_without_a_rel
     settings.LIVE_POLL_SECONDS = 1
     call_command("demo", stdout=io.StringIO())
     alex = Agent.objects.get(user__username="alex")
+    worked_leads_for(alex, 30)
     base = live_server.url
     statuses: list[int] = []
-    phone.on("response", lambda r: statuses.append(r.status) if r.url == f"{base}/" else None)
+    phone.on("response", lambda r: statuses.append(r.status) if "/?" in r.url else None)
 
     sign_in(phone, base, "alex")
+    # Further down the list: "More leads" loads page 2 and the address says so.
+    phone.get_by_role("link", name="More leads").click()
+    phone.wait_for_url(f"{base}/?page=2")
+    rows = phone.locator("#lead-list li.row")
+    last = rows.last.get_attribute("id")
+    shown = rows.count()
+    assert shown > 25
     phone.evaluate("window.stillThisPage = true")
     phone.wait_for_timeout(2500)
     assert 304 in statuses  # asked, and nothing had changed
@@ -53,6 +77,8 @@ def test_an_open_inbox_shows_a_new_lead_and_loses_an_escalated_one_without_a_rel
     assert "Quinn Live" in row.inner_text()
     assert row.get_by_role("button", name="Accept").is_visible()
     assert phone.evaluate("window.stillThisPage") is True  # no reload
+    assert phone.locator(f"#{last}").is_visible()  # still on page 2, not back to page 1
+    assert rows.count() == shown + 1
     axe(phone)
 
     Lead.objects.filter(pk=lead.pk).update(sla_due_at=timezone.now())

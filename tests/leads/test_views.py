@@ -559,9 +559,45 @@ def test_the_inbox_pages_through_many_leads(client, alice):
     first = signed_in(client, alice).get("/")
     assert len(first.context["rows"]) == 25
     assert first.context["next_page"] == 2
-    second = client.get("/?page=2")
-    assert len(second.context["rows"]) == 5
-    assert second.context["next_page"] is None
+    assert 'hx-push-url="true"' in first.content.decode()  # "More" keeps page=2 in the address
+    more = client.get("/?page=2", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="more")
+    assert len(more.context["rows"]) == 5
+    assert more.context["next_page"] is None
+
+
+@pytest.mark.parametrize("persona", ["alice", "mona"])
+@pytest.mark.parametrize("path", ["/", "/pool/"])
+def test_a_refresh_of_page_two_keeps_both_pages_and_the_filters(request, client, persona, path):
+    agent = request.getfixturevalue(persona)
+    owner = None if path == "/pool/" else agent
+    leads = [make_lead(agent.team, owner, source="zillow") for _ in range(30)]
+    make_lead(agent.team, owner, source="webform")  # filtered out on the inbox
+    query = "?source=zillow&page=2" if path == "/" else "?page=2"
+    signed_in(client, agent)
+    live = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "lead-list"}
+    for response in (client.get(path + query, **live), client.get(path + query)):
+        assert response.status_code == 200
+        shown = {lead.pk for lead in response.context["rows"]}
+        expected = {lead.pk for lead in leads}
+        if path == "/pool/":
+            expected |= {Lead.objects.get(team=agent.team, source="webform").pk}
+        assert shown == expected  # pages 1 and 2, still only Zillow's on the inbox
+        assert response.context["next_page"] is None
+    assert "<html" not in client.get(path + query, **live).content.decode()
+
+
+def test_a_refresh_far_down_the_list_shows_at_most_ten_pages(client, alice):
+    contact = make_lead(alice.team, alice).contact
+    Lead.objects.bulk_create(
+        [
+            Lead(contact=contact, team=alice.team, source="webform", external_id=f"far-{n}",
+                 received_at=timezone.now(), assigned_agent=alice)
+            for n in range(11 * 25)
+        ]
+    )  # fmt: skip
+    response = signed_in(client, alice).get("/?page=11")
+    assert len(response.context["rows"]) == 10 * 25  # pages 2 to 11
+    assert response.context["next_page"] == 12  # one lead more
 
 
 # --- Settings ----------------------------------------------------------------------------------
