@@ -1,4 +1,4 @@
-"""Live screens: what an open inbox, pool or lead page asks every few seconds, cheaply.
+"""Live screens: what an open inbox, pool, lead page or Today asks every few seconds, cheaply.
 
 The agent's app polls the page it shows (``static/leads/app.js``) with ``If-None-Match``;
 the answer is ``304 Not Modified`` until something the agent could see has changed, and
@@ -6,9 +6,14 @@ only then the fragment to swap in. "Changed" is read from two stamps, no lead is
 
 - the **team's** stamp, moved by every change to one of the team's leads (captured,
   assigned, offered, claimed, pooled, escalated, accepted, its status, a note, a contact,
-  a reply): an agent's inbox shows the team's pool and a manager's the whole team;
+  a reply, a follow-up set or done): an agent's inbox shows the team's pool and a
+  manager's the whole team;
 - the **agent's** own stamp, moved by a change to a lead given, offered or taken from
-  them (also of another team) and by their own settings (paused or not, in the header).
+  them (also of another team), by a follow-up of theirs set or done (by them elsewhere or
+  by their manager) and by their own settings (paused or not, in the header).
+
+Today also changes with the clock alone (a follow-up falls overdue, the day ends): its tag
+carries that moment (:func:`etag_until`) and is answered 304 only before it.
 
 The page's ETag is the pair, read *before* the page's rows: a change between the two
 reads costs one more render, never a missed one. The stamps are moved after the change's
@@ -25,6 +30,7 @@ Edges whose change shows on a lead's page (a reply in a conversation) call
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -34,7 +40,7 @@ from django.db import transaction
 
 from . import signals
 from .cache import CounterDatabaseCache
-from .models import Agent, Contact, Lead
+from .models import Agent, Contact, Lead, Task
 
 CACHE_ALIAS = "throttle"
 LEAD_SIGNALS = (
@@ -121,6 +127,27 @@ def etag(agent: Agent) -> str:
     return 'W/"' + ".".join(str(found[key]) for key in keys) + '"'
 
 
+def etag_until(tag: str, until: dt.datetime | None) -> str:
+    """``tag`` good only until ``until``: the tag of a page that the clock alone changes
+    (Today, where a follow-up falls overdue). The moment travels in the tag, so the 304
+    still reads no row."""
+    if until is None:
+        return tag
+    return f'{tag[:-1]}.u{int(until.timestamp())}"'
+
+
+def unchanged(sent: str, tag: str, *, now: dt.datetime) -> bool:
+    """Whether the tag a page sent (``If-None-Match``) still names what its agent may see:
+    the stamps' ``tag`` itself, or that tag with a moment (:func:`etag_until`) not reached."""
+    if sent == tag:
+        return True
+    head = f"{tag[:-1]}.u"
+    if not (sent.startswith(head) and sent.endswith('"')):
+        return False
+    moment = sent[len(head) : -1]
+    return moment.isdigit() and now.timestamp() < int(moment)
+
+
 def lead_changed(lead: Lead, *, agents: Iterable[Agent | None] = ()) -> None:
     """Tell the open screens that ``lead`` changed, once the current transaction commits:
     its team's, its agent's and those of ``agents`` (e.g. the one it was taken from)."""
@@ -154,6 +181,12 @@ def _on_contact(sender: Any, contact: Contact, **kwargs: Any) -> None:
     _after_commit(team_ids=[team for team, _ in rows], agent_ids=[agent for _, agent in rows])
 
 
+def _on_task(sender: Any, task: Task, **kwargs: Any) -> None:
+    """A follow-up set or finished: its agent's Today, and the screens of its lead."""
+    lead = task.lead
+    _after_commit(team_ids=[lead.team_id], agent_ids=[task.agent_id, lead.assigned_agent_id])
+
+
 def _on_agent(sender: Any, agent: Agent, **kwargs: Any) -> None:
     _after_commit(team_ids=(), agent_ids=[agent.pk])
 
@@ -165,3 +198,5 @@ def connect() -> None:
         signal.in_transaction.connect(_on_lead, dispatch_uid="leads.live")
     signals.contact_changed.in_transaction.connect(_on_contact, dispatch_uid="leads.live")
     signals.agent_settings_changed.in_transaction.connect(_on_agent, dispatch_uid="leads.live")
+    for signal in (signals.task_created, signals.task_finished):
+        signal.in_transaction.connect(_on_task, dispatch_uid="leads.live")

@@ -667,6 +667,9 @@ class Today:
     due_today: list[Task]
     upcoming: list[Task]
     waiting: list[Lead]
+    # When the clock alone changes this day (a follow-up falls overdue, the day ends): a live
+    # screen's 304 holds until then.
+    changes_at: dt.datetime | None = None
 
 
 def today(*, user: AbstractBaseUser | AnonymousUser, now: dt.datetime | None = None) -> Today:
@@ -686,11 +689,13 @@ def today(*, user: AbstractBaseUser | AnonymousUser, now: dt.datetime | None = N
     waiting = list(
         lead_list(user=user, filters=LeadFilters(scope="mine", status=Lead.Status.NEW))[:50]
     )
+    due_today = [t for t in tasks if now <= t.due_at < end]
     return Today(
         overdue=[t for t in tasks if t.due_at < now],
-        due_today=[t for t in tasks if now <= t.due_at < end],
+        due_today=due_today,
         upcoming=[t for t in tasks if t.due_at >= end][:TODAY_UPCOMING],
         waiting=waiting,
+        changes_at=min([t.due_at for t in due_today], default=end),
     )
 
 

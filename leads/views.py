@@ -102,14 +102,17 @@ def live_view(view: View) -> View:
     ) -> HttpResponseBase:
         response: HttpResponseBase
         tag = live.etag(agent)
-        if request.headers.get("If-None-Match") == tag:
+        sent = request.headers.get("If-None-Match", "")
+        if sent and live.unchanged(sent, tag, now=timezone.now()):
             response = HttpResponse(status=304)
+            tag = sent
         else:
             request.live = {"etag": tag, "every": settings.LIVE_POLL_SECONDS}  # type: ignore[attr-defined]
             try:
                 response = view(request, agent, *args, **kwargs)
             except LeadMovedOn as gone:
                 response = _moved_on(request, agent, gone.moved)
+            tag = request.live["etag"]  # type: ignore[attr-defined]
         response["ETag"] = tag
         return response
 
@@ -534,14 +537,18 @@ def task_finish(request: HtmxHttpRequest, agent: Agent, pk: int) -> HttpResponse
 
 @require_GET
 @agent_required
+@live_view
 def today(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
-    """The agent's home: follow-ups overdue and due today, and the leads waiting for them."""
+    """The agent's home: follow-ups overdue and due today, and the leads waiting for them.
+    Live: its tag holds until a follow-up on it falls due or the day ends."""
     return _today(request, agent)
 
 
 def _today(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
     now = timezone.now()
     day = selectors.today(user=request.user, now=now)
+    if hasattr(request, "live"):
+        request.live["etag"] = live.etag_until(request.live["etag"], day.changes_at)
     context = {
         "agent": agent,
         "day": day,

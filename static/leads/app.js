@@ -76,7 +76,7 @@
     if (dialog && dialog.open && event.detail.successful) dialog.close();
   });
 
-  // Live screens: the inbox, pool or lead page ([data-live], holding the ETag of what the
+  // Live screens: the inbox, pool, lead page or Today ([data-live], holding the ETag of what the
   // agent sees) asks again every few seconds with If-None-Match. The answer is 304 while
   // nothing changed, else the fragment to swap in, with its new ETag. No asking while the
   // tab is hidden (at once when it comes back), while the agent is in one of its fields or

@@ -1,4 +1,4 @@
-"""Live screens: an open inbox, pool or lead page asks with ``If-None-Match`` and gets a 304
+"""Live screens: an open inbox, pool, lead page or Today asks with ``If-None-Match`` and gets a 304
 until something its agent may see has changed, then the fragment with the change."""
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from leads import live
 from leads.models import Agent, Lead
-from leads.services import agent_update_settings, lead_add_note, lead_reassign, leads_escalate
+from leads.services import (
+    agent_update_settings,
+    lead_add_note,
+    lead_reassign,
+    leads_escalate,
+    task_create,
+    task_finish,
+)
 from tests.leads.test_routing import capture
 from tests.leads.test_views import make_lead, signed_in
 
@@ -163,3 +170,81 @@ def test_stamps_move_after_the_commit_not_before(alice, django_capture_on_commit
         callback()
     assert live.etag(agent) != before
     assert Lead.objects.filter(pk=lead.pk).exists()
+
+
+# --- Today ------------------------------------------------------------------------------------
+
+
+def test_an_open_today_shows_a_follow_up_set_elsewhere_and_loses_one_done_elsewhere(
+    client, alice, oscar, django_capture_on_commit_callbacks
+):
+    lead = make_lead(alice.team, alice, assigned_at=timezone.now(), first_name="Casey")
+    tags = {a.pk: tag_of(signed_in(client, a), "/today/", "today") for a in (alice, oscar)}
+    signed_in(client, alice)
+    assert ask(client, "/today/", "today", tags[alice.pk]).status_code == 304
+    with django_capture_on_commit_callbacks(execute=True):  # from her other phone
+        task = task_create(lead=lead, agent=alice, kind="call", due_at=timezone.now())
+    response = ask(client, "/today/", "today", tags[alice.pk])
+    assert response.status_code == 200
+    assert f'id="task-{task.pk}"' in response.content.decode()
+    assert "<html" not in response.content.decode()  # the fragment to swap in
+    # Another team's agent is not asked to draw again.
+    assert ask(signed_in(client, oscar), "/today/", "today", tags[oscar.pk]).status_code == 304
+
+    signed_in(client, alice)
+    tag = response["ETag"]
+    with django_capture_on_commit_callbacks(execute=True):
+        task_finish(task=task, agent=alice)
+    response = ask(client, "/today/", "today", tag)
+    assert response.status_code == 200
+    assert f'id="task-{task.pk}"' not in response.content.decode()
+
+
+def test_an_open_today_shows_a_new_lead_for_the_agent(
+    client, alice, beach, django_capture_on_commit_callbacks
+):
+    signed_in(client, alice)
+    tag = tag_of(client, "/today/", "today")
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = capture("33139", first_name="Quinn")
+    assert lead.assigned_agent == alice
+    response = ask(client, "/today/", "today", tag)
+    assert response.status_code == 200
+    waiting = response.content.decode().split('id="waiting-title"')[1]
+    assert f'id="row-{lead.pk}"' in waiting
+
+
+def test_today_asks_again_when_a_follow_up_falls_overdue_with_nothing_else_changed(
+    client, alice, monkeypatch
+):
+    now = timezone.now()
+    lead = make_lead(alice.team, alice, assigned_at=now)
+    task = task_create(lead=lead, agent=alice, kind="call", due_at=now + dt.timedelta(minutes=2))
+    signed_in(client, alice)
+    page = client.get("/today/")
+    tag = page["ETag"]
+    assert f'data-live="{tag.replace(chr(34), "&quot;")}"' in page.content.decode()
+    assert ask(client, "/today/", "today", tag).status_code == 304
+
+    later = now + dt.timedelta(minutes=3)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    response = ask(client, "/today/", "today", tag)
+    assert response.status_code == 200
+    overdue = response.content.decode().split('id="overdue-title"')[1].split("</section>")[0]
+    assert f'id="task-{task.pk}"' in overdue
+    # The new tag holds from now on (the day's end is the next moment it changes by itself).
+    assert ask(client, "/today/", "today", response["ETag"]).status_code == 304
+
+
+def test_a_tag_is_unchanged_only_with_the_same_stamps_and_before_its_moment():
+    now = timezone.now()
+    tag = 'W/"a1.b2"'
+    ahead = live.etag_until(tag, now + dt.timedelta(minutes=1))
+    assert ahead.startswith('W/"a1.b2.u')
+    assert live.unchanged(tag, tag, now=now)
+    assert live.unchanged(ahead, tag, now=now)
+    assert not live.unchanged(ahead, tag, now=now + dt.timedelta(minutes=2))
+    assert not live.unchanged(ahead, 'W/"a1.b3"', now=now)  # a stamp moved
+    assert not live.unchanged('W/"a1.b2.uX"', tag, now=now)
+    assert not live.unchanged('W/"a1.b2.u-5"', tag, now=now)
+    assert live.etag_until(tag, None) == tag

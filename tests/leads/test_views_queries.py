@@ -30,7 +30,7 @@ BUDGET = {
     "lead": 10 + TIMELINE + LEAD_CARDS + LIVE,
     "dashboard": 8 + PANELS,
 }  # fmt: skip
-BUDGET["today"] = 6  # session, user, agent, open offers, follow-ups, waiting leads
+BUDGET["today"] = 6 + LIVE  # session, user, agent, open offers, follow-ups, waiting leads
 
 
 def populate(n: int, alice, bob, oscar, focus: Lead | None = None, batch: str = "a") -> Lead:
