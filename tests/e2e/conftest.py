@@ -9,11 +9,13 @@ each one in the console): a test that met one fails.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
+from django.utils import timezone
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -90,6 +92,22 @@ def desktop(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The server's clock, moved on by ``clock(days=1)`` (every ``timezone.now()`` of the app,
+    the live server's thread included)."""
+    real_now = timezone.now
+    offset = [dt.timedelta(0)]
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + offset[0])
+
+    def move(**delta: float) -> dt.datetime:
+        offset[0] = dt.timedelta(**delta)
+        return timezone.now()
+
+    move.real_now = real_now  # type: ignore[attr-defined]
+    return move
 
 
 @pytest.fixture

@@ -20,22 +20,6 @@ from leads.services import lead_capture
 from tests.e2e.test_agent_app import PASSWORD, capture_demo_leads, shoot, sign_in
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The server's clock, moved on by ``clock(days=1)`` (every ``timezone.now()`` of the app,
-    the live server's thread included)."""
-    real_now = timezone.now
-    offset = [dt.timedelta(0)]
-    monkeypatch.setattr(timezone, "now", lambda: real_now() + offset[0])
-
-    def move(**delta: float) -> dt.datetime:
-        offset[0] = dt.timedelta(**delta)
-        return timezone.now()
-
-    move.real_now = real_now  # type: ignore[attr-defined]
-    return move
-
-
 def section(page, title_id: str) -> str:
     return page.locator(f"section:has(#{title_id})").inner_text()
 
