@@ -508,7 +508,8 @@ def person_get(*, user: AbstractBaseUser | AnonymousUser, pk: int, limit: int = 
     ids = [lead.pk for lead in leads]
     entries = _timeline(Q(lead_id__in=ids), Q(lead_id__in=ids), contact.pk, limit)
     labels = {
-        str(lead.pk): f"{lead.get_lead_type_display()} via {lead.source}, {lead.received_at:%b %-d}"
+        str(lead.pk): f"{lead.get_lead_type_display()} via {lead.source}, "
+        f"{timezone.localtime(lead.received_at):%b %-d}"
         for lead in leads
     }
     entries = [replace(entry, inquiry=labels.get(entry.inquiry, "")) for entry in entries]

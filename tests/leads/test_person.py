@@ -3,6 +3,8 @@ timeline of them all, with the alerts the edges add; per role."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
@@ -107,3 +109,18 @@ def test_a_pool_inquiry_opens_the_person_to_the_team(client, bob, alice, jordan)
 
 def test_no_such_person_is_a_404(client, alice):
     assert signed_in(client, alice).get("/people/999999/").status_code == 404
+
+
+def test_the_timeline_names_each_inquiry_by_the_day_the_page_shows(client, alice, jordan):
+    """Late in the evening, New York time, is already the next day in UTC: the timeline's
+    label of the inquiry says the same day as the list of inquiries above it."""
+    evening = dt.datetime(2026, 12, 2, 2, 30, tzinfo=dt.UTC)  # Dec 1, 9:30 PM in New York
+    inquiry(jordan, alice, 1, lead_type=Lead.Type.BUYER)
+    Lead.objects.filter(contact=jordan).update(received_at=evening)
+
+    page = signed_in(client, alice).get(f"/people/{jordan.pk}/").content.decode()
+    listed = page.split('id="inquiries-title"')[1].split("</section>")[0]
+    assert "Dec 1, 2026" in listed
+    timeline = page.split('id="history-title"')[1]
+    assert "· Buyer via webform, Dec 1<" in timeline
+    assert "Dec 2" not in timeline
