@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from integrations.alerts.models import SendingFault
+from integrations.alerts.faults import sending_faults_open
 from integrations.alerts.selectors import alerts_by_channel_and_status, oldest_due_alert_at
 from integrations.intake.selectors import events_by_source_and_status, oldest_pending_event_at
 from integrations.webhooks.selectors import deliveries_by_status, oldest_due_delivery_at
@@ -113,7 +113,7 @@ def sending_faults() -> list[str]:
     return [
         f"{fault.channel} {fault.code} since {fault.first_seen_at.isoformat()}: "
         f"{fault.message} ({fault.occurrences}x, {fault.where})"
-        for fault in SendingFault.objects.filter(cleared_at__isnull=True)[:20]
+        for fault in sending_faults_open(limit=20)
     ]
 
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from leads.models import Agent
 
+from .faults import sending_faults_open
 from .models import AgentAlert, AlertSettings, SendingFault, alert_settings_for
 from .services import alerts_resend
 
@@ -106,6 +107,16 @@ class SendingFaultAdmin(admin.ModelAdmin):
         "channel", "code", "message", "where", "occurrences", "first_seen_at", "last_seen_at",
         "mailed_at", "cleared_at",
     ]  # fmt: skip
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        sending_faults_open()  # those a send ended since are cleared first
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        sending_faults_open()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

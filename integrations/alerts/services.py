@@ -16,11 +16,12 @@ import datetime as dt
 import logging
 import zoneinfo
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.mail import mail_admins
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -29,10 +30,11 @@ from integrations.lib.queue import enqueue_on_commit, in_worker
 from leads import services as leads_services
 from leads.models import Agent, Lead, LeadOffer, Task, from_short_code
 
-from .channels import CHANNELS, channels, get_channel
+from .channels import channels, get_channel
 from .channels.base import DeliveryError, SendResult
 from .facts import AlertFacts, alert_facts
-from .models import PREFERENCES, AgentAlert, AlertSettings, SendingFault, alert_settings_for
+from .faults import sending_fault_record
+from .models import PREFERENCES, AgentAlert, AlertSettings, alert_settings_for
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +142,7 @@ def alerts_create(
         return []
     now = now or timezone.now()
     here = here_if_worker and in_worker()
-    made, send_here = [], []
+    rows = []
     for agent in agents:
         if not agent.is_active:
             continue
@@ -153,54 +155,88 @@ def alerts_create(
             if channel.waits_for_quiet_hours and quiet_until and not is_hot(lead):
                 due = quiet_until
             claim = here and due <= now
-            alert = _make(
-                lead.pk,
-                lead.escalation_step,
-                agent,
-                channel.key,
-                kind,
-                to,
-                due,
-                claim=claim,
-                task_id=task.pk if task else None,
-                body=body,
+            task_id = task.pk if task else None
+            step = lead.escalation_step
+            rows.append(
+                _row(lead.pk, step, agent, channel.key, kind, to, due, claim, task_id, body)
             )
-            if alert is None:
-                continue
-            made.append(alert)
-            if claim:
-                send_here.append(alert)
+    made = _insert(rows)
+    send_here = [alert for alert in made if alert.attempts]
     if send_here:
         transaction.on_commit(lambda: _send_claimed(send_here, lead, routing))
     return made
 
 
-def _make(
+def _row(
     lead_id: int, step: int, agent: Agent, channel: str, kind: str, to: str, due: dt.datetime,
-    fallback_for: AgentAlert | None = None, *, claim: bool = False, task_id: int | None = None,
-    body: str = "",
-) -> AgentAlert | None:  # fmt: skip
-    """Insert the row for the lead's escalation ``step`` unless it exists. ``claim``: the
-    caller sends it itself, after the commit (the row is written claimed for that attempt);
-    otherwise a task is rung for it after the commit when it is due now."""
-    fields = {
-        "lead_id": lead_id, "agent": agent, "channel": channel, "kind": kind, "step": step,
-        "to": to, "next_attempt_at": due, "fallback_for": fallback_for, "task_id": task_id,
-        "body": body,
-    }  # fmt: skip
+    claim: bool = False, task_id: int | None = None, body: str = "",
+    fallback_for: AgentAlert | None = None,
+) -> AgentAlert:  # fmt: skip
+    """The row of one alert for the lead's escalation ``step``, not saved yet. ``claim``:
+    the caller sends it itself, after the commit (the row is written claimed for that
+    attempt: a lease on ``next_attempt_at``, its first attempt counted)."""
+    alert = AgentAlert(
+        lead_id=lead_id, agent=agent, channel=channel, kind=kind, step=step, to=to,
+        next_attempt_at=due, fallback_for=fallback_for, task_id=task_id, body=body,
+    )  # fmt: skip
     if claim:
-        fields.update(next_attempt_at=timezone.now() + LEASE, attempts=1)
-    try:
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():  # a savepoint: a duplicate leaves the caller's work be
-                alert = AgentAlert.objects.create(**fields)
-        else:  # one statement, no transaction of its own
-            alert = AgentAlert.objects.create(**fields)
-    except IntegrityError:
-        return None
-    if not claim and due <= timezone.now():
-        enqueue_on_commit(SEND_TASK, alert.pk, task_name=f"alert-{alert.pk}")
+        alert.next_attempt_at, alert.attempts = timezone.now() + LEASE, 1
     return alert
+
+
+def _insert(rows: list[AgentAlert]) -> list[AgentAlert]:
+    """Insert ``rows`` in one statement and return them. Should one exist already (the
+    alerts' unique key: a sweep, a signal heard twice), each is inserted alone and those
+    that exist are left out. A row its caller did not claim and due now is rung for after
+    the commit. Inside a transaction each try is a savepoint: a duplicate leaves the
+    caller's work be."""
+    if not rows:
+        return []
+    try:
+        with _savepoint():
+            _insert_all(rows)
+        made = rows
+    except IntegrityError:
+        made = []
+        for row in rows:
+            try:
+                with _savepoint():
+                    row.save(force_insert=True)
+            except IntegrityError:
+                continue
+            made.append(row)
+    now = timezone.now()
+    for alert in made:
+        if not alert.attempts and alert.next_attempt_at and alert.next_attempt_at <= now:
+            enqueue_on_commit(SEND_TASK, alert.pk, task_name=f"alert-{alert.pk}")
+    return made
+
+
+def _insert_all(rows: list[AgentAlert]) -> None:
+    """One INSERT for all ``rows``, their ids set: what ``bulk_create`` does, without the
+    transaction it opens around the insert (outside one: a BEGIN and a COMMIT more, the
+    round trips this saves). A failed insert writes no row."""
+    meta = AgentAlert._meta
+    if len(rows) == 1 or not connection.features.can_return_rows_from_bulk_insert:
+        for row in rows:
+            row.save(force_insert=True)
+        return
+    fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.pk]
+    returning = meta.db_returning_fields
+    # ``QuerySet._insert`` is how ``Model.save`` and ``bulk_create`` insert (not in the stubs).
+    insert: Any = AgentAlert.objects.all()._insert  # type: ignore[attr-defined]
+    returned = insert(rows, fields=fields, returning_fields=returning)
+    for row, values in zip(rows, returned, strict=True):
+        for field, value in zip(returning, values, strict=True):
+            setattr(row, field.attname, value)
+        row._state.adding, row._state.db = False, connection.alias
+
+
+def _savepoint() -> AbstractContextManager[object]:
+    """A savepoint inside a transaction; outside one, nothing (each statement commits alone)."""
+    if transaction.get_connection().in_atomic_block:
+        return transaction.atomic()
+    return nullcontext()
 
 
 def _send_claimed(alerts: list[AgentAlert], lead: Lead, routing: str | None) -> None:
@@ -312,7 +348,6 @@ def _sent(alert: AgentAlert, result: SendResult, lead: Lead) -> None:
     if alert.kind != AgentAlert.Kind.FOLLOW_UP and lead.alert_sent_at is None:
         Lead.objects.filter(pk=lead.pk, alert_sent_at__isnull=True).update(alert_sent_at=now)
         lead.alert_sent_at = now
-    sending_faults_clear(channel=alert.channel)
 
 
 def _failed(alert: AgentAlert, error: DeliveryError) -> None:
@@ -352,49 +387,6 @@ def _tell_operations(alert: AgentAlert, error: DeliveryError) -> None:
     sending_fault_record(channel=alert.channel, error=error, where="agent alerts")
 
 
-def sending_fault_record(*, channel: str, error: DeliveryError, where: str) -> SendingFault:
-    """A configuration fault (credentials, sender, A2P registration): recorded while it lasts,
-    shown on ``/healthz`` and in the admin, and the ``ADMINS`` mailed once when it appears."""
-    now = timezone.now()
-    code = error.code or "?"
-    with transaction.atomic():
-        fault = (
-            SendingFault.objects.select_for_update()
-            .filter(channel=channel, code=code, cleared_at__isnull=True)
-            .first()
-        )
-        if fault is not None:
-            SendingFault.objects.filter(pk=fault.pk).update(
-                occurrences=F("occurrences") + 1, last_seen_at=now, message=str(error)[:500]
-            )
-            return fault
-        try:
-            with transaction.atomic():
-                fault = SendingFault.objects.create(
-                    channel=channel, code=code, message=str(error)[:500], where=where,
-                    first_seen_at=now, last_seen_at=now, mailed_at=now,
-                )  # fmt: skip
-        except IntegrityError:  # another worker recorded it first, and mailed
-            return SendingFault.objects.get(channel=channel, code=code, cleared_at__isnull=True)
-    label = get_channel(channel).label if channel in CHANNELS else channel
-    mail_admins(
-        f"{label} sending is failing ({where}): {error}",
-        f"{label} messages ({where}) cannot be sent: {error}.\n\n"
-        "This is a configuration fault (credentials, sender, account or its A2P 10DLC / "
-        "toll-free registration), not the recipient's: see docs/alerts.md. It is listed on "
-        "/healthz and in the admin under Sending faults until a send succeeds again; failed "
-        "alerts fall back to the other channel.",
-    )
-    return fault
-
-
-def sending_faults_clear(*, channel: str) -> int:
-    """A send on ``channel`` succeeded: its open faults are over."""
-    return SendingFault.objects.filter(channel=channel, cleared_at__isnull=True).update(
-        cleared_at=timezone.now()
-    )
-
-
 def _fall_back(alert: AgentAlert) -> AgentAlert | None:
     """Send the same alert on the other channel, unless it went that way already. An alert
     that cannot arrive one way goes the other even if the agent turned that channel off."""
@@ -405,12 +397,12 @@ def _fall_back(alert: AgentAlert) -> AgentAlert | None:
         to = channel.reachable(agent)
         if not to:
             continue
-        made = _make(
+        row = _row(
             alert.lead_id, alert.step, agent, channel.key, alert.kind, to,
             timezone.now(), fallback_for=alert, task_id=alert.task_id,
         )  # fmt: skip
-        if made is not None:
-            return made
+        if made := _insert([row]):
+            return made[0]
     return None
 
 

@@ -117,11 +117,16 @@ def context_for_sample() -> dict[str, object]:
     }
 
 
+def greeting_possible(lead: Lead) -> bool:
+    """Whether ``lead`` may be answered at all (no query): instant replies on, no test lead."""
+    return settings.LEAD_GREETING_ENABLED and not lead.is_test
+
+
 def greeting_plan(lead: Lead, *, now: dt.datetime | None = None) -> Message | None:
     """Write the instant reply to ``lead``'s person, if one is due; None when none is."""
     from .services import message_queue
 
-    if lead.is_test or not settings.LEAD_GREETING_ENABLED:
+    if not greeting_possible(lead):
         return None
     now = now or timezone.now()
     # The person's row, locked: two inquiries of theirs at once make one greeting.

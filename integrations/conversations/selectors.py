@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import phonenumbers
@@ -10,6 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
 from integrations.alerts.channels import sms
+from integrations.alerts.faults import first_sent_after
 from leads import selectors as leads_selectors
 from leads.models import Consent, Contact, Lead
 
@@ -100,3 +102,11 @@ def unread_contacts(*, contact_ids: list[int]) -> set[int]:
 
 def messages_of(*, lead: Lead) -> QuerySet[Message]:
     return Message.objects.filter(contact_id=lead.contact_id).select_related("author")
+
+
+def text_sent_after(channel: str, since: dt.datetime) -> dt.datetime | None:
+    """When the first text to a person sent after ``since`` went: it ends an SMS sending
+    fault (``integrations.alerts.faults``)."""
+    if channel != Message.Channel.SMS:
+        return None
+    return first_sent_after(Message.objects.filter(channel=Message.Channel.SMS), since)

@@ -33,8 +33,9 @@ from django.utils import timezone
 
 from integrations.alerts.channels import sms
 from integrations.alerts.channels.base import DeliveryError
+from integrations.alerts.faults import sending_fault_record
 from integrations.alerts.models import AgentAlert
-from integrations.alerts.services import alerts_create, sending_fault_record, sending_faults_clear
+from integrations.alerts.services import alerts_create
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 from integrations.webhooks.models import WebhookSubscription
@@ -260,8 +261,6 @@ def message_sent(message: Message, *, provider_id: str) -> None:
             team_ids=[message.team_id],
             data=lambda: {"message": message_data(message)},
         )
-    if message.channel == Message.Channel.SMS:
-        sending_faults_clear(channel="sms")
 
 
 def _finish(message: Message, status: str, *, error: str = "") -> None:

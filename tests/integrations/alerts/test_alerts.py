@@ -10,10 +10,15 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from django_q.brokers import get_broker
 
+from integrations.alerts.channels.base import DeliveryError
 from integrations.alerts.channels.sms import compose, is_gsm
+from integrations.alerts.faults import sending_fault_record
 from integrations.alerts.models import AgentAlert, SendingFault
 from integrations.alerts.services import (
     alert_send,
@@ -185,6 +190,24 @@ def test_the_same_alert_is_made_once(solo, alice, twilio, run_queue):
     assert len(twilio.sent) == 1
 
 
+def test_of_alerts_made_together_only_those_not_made_before_are_new(
+    solo, alice, twilio, smtp, run_queue
+):
+    alert_settings_set(agent=alice, sms_enabled=False)
+    lead = capture()
+    run_queue()
+    assert list(AgentAlert.objects.values_list("channel", flat=True)) == ["email"]
+    alert_settings_set(agent=alice, sms_enabled=True)
+
+    again = alerts_create(lead=lead, agents=[alice], kind=AgentAlert.Kind.ASSIGNED)
+    run_queue()
+
+    assert [(a.channel, a.pk is not None) for a in again] == [("sms", True)]
+    assert sorted(AgentAlert.objects.values_list("channel", flat=True)) == ["email", "sms"]
+    assert len(twilio.sent) == 1
+    assert len(smtp.to(alice.email)) == 1
+
+
 def test_two_workers_rung_for_one_alert_send_it_once(solo, twilio, run_queue):
     capture()
     run_queue()
@@ -310,6 +333,69 @@ def test_a_configuration_error_tells_operations_once(solo, alice, twilio, settin
     fault = SendingFault.objects.get()
     assert (fault.code, fault.occurrences, fault.cleared_at) == ("20003", 2, None)
     assert known(alice).phone_problem == ""  # not the agent's fault
+
+
+def test_a_fault_met_by_another_process_ends_with_the_next_send(
+    solo, alice, twilio, client, run_queue
+):
+    # Met elsewhere: nothing in this process knows of it but its row.
+    error = DeliveryError("Twilio 20003: Authenticate", configuration=True, code="20003")
+    fault = sending_fault_record(channel="sms", error=error, where="agent alerts")
+    assert len(client.get("/healthz").json()["warnings"]) == 1
+
+    capture()
+    run_queue()
+
+    [sms] = sms_deliveries()
+    assert sms.status == AgentAlert.Status.SENT
+    assert client.get("/healthz").json()["warnings"] == []
+    fault.refresh_from_db()
+    assert fault.cleared_at == sms.sent_at
+
+
+def test_the_admin_lists_a_fault_a_send_ended_as_cleared(
+    solo, alice, twilio, admin_client, run_queue
+):
+    error = DeliveryError("Twilio 30034: not registered", configuration=True, code="30034")
+    fault = sending_fault_record(channel="sms", error=error, where="agent alerts")
+    capture()
+    run_queue()
+
+    response = admin_client.get(reverse("admin:alerts_sendingfault_changelist"))
+
+    assert response.status_code == 200
+    fault.refresh_from_db()
+    assert fault.cleared_at == sms_deliveries()[0].sent_at
+    detail = admin_client.get(reverse("admin:alerts_sendingfault_change", args=[fault.pk]))
+    assert detail.status_code == 200
+
+
+def test_a_send_writes_nothing_about_faults(solo, alice, twilio, smtp, run_queue):
+    capture()
+    with CaptureQueriesContext(connection) as queries:
+        run_queue()
+    assert len(twilio.sent) == 1
+    assert [q["sql"] for q in queries.captured_queries if "sendingfault" in q["sql"]] == []
+
+
+def test_a_fault_met_again_after_a_send_ended_it_is_told_again(
+    solo, alice, twilio, smtp, settings, run_queue
+):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    twilio.fail(20003, times=1)
+    capture()
+    run_queue()
+    capture()
+    run_queue()  # this one's SMS goes: the fault is over
+    twilio.fail(20003, times=1)
+    capture()
+    run_queue()
+
+    first, second = SendingFault.objects.order_by("first_seen_at")
+    assert first.cleared_at is not None
+    assert second.cleared_at is None
+    assert (first.occurrences, second.occurrences) == (1, 1)
+    assert len(smtp.to("ops@example.com")) == 2
 
 
 def test_a_refused_email_address_is_flagged_and_falls_back_to_sms(
