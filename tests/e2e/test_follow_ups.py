@@ -130,3 +130,4 @@ def test_a_call_with_its_outcome_and_a_follow_up_found_in_today_tomorrow(
     assert "Seller via realtor" in history
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     axe(phone)
+    shoot(phone, "agent-person.png")
