@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The hosted web forms and the hooks take the short stack below (crm/doors.py).
+    "crm.doors.DoorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -82,6 +84,15 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "social_django.middleware.SocialAuthExceptionMiddleware",
+]
+# The machine doors (web forms, vendors' webhooks): no session, CSRF token, user, messages or
+# page policy of the site's, so only these of the stack above, in its order. A middleware
+# added above that the doors need goes here too.
+DOOR_PATH_PREFIXES = ("/forms/", "/hooks/")
+DOOR_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -275,7 +286,7 @@ X_FRAME_OPTIONS = "DENY"
 # The hosted web forms and the hooks answer with policies of their own (a form names the
 # sites that may frame it), so the global one leaves them alone.
 CONTENT_SECURITY_POLICY: dict[str, Any] = {
-    "EXCLUDE_URL_PREFIXES": ["/forms/", "/hooks/"],
+    "EXCLUDE_URL_PREFIXES": list(DOOR_PATH_PREFIXES),
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'", csp.constants.NONCE],
