@@ -36,6 +36,7 @@ from .sources.webform import (
     render_token,
     submission_meta,
     token_age,
+    validate_submission,
 )
 
 PREFILL_FIELDS = (*SubmissionForm.HIDDEN, "lead_type", "zip_code", "mls_number", "property_address")
@@ -181,22 +182,21 @@ def _submit(request: HttpRequest, web_form: WebForm) -> HttpResponse:
 
     token = fields.get(TOKEN_FIELD, "")
     age = token_age(token, web_form, settings.WEBFORM_TOKEN_MAX_AGE) if token else None
-    form = SubmissionForm(fields, web_form=web_form)
     if age is None:
         message = "This form has expired or was not loaded from our page; reload it and try again."
-        return _invalid(request, web_form, form, 400, message, {TOKEN_FIELD: [message]})
+        return _invalid(request, web_form, fields, message, {TOKEN_FIELD: [message]})
     if age < settings.WEBFORM_MIN_FILL_SECONDS:
         message = "The form was sent too quickly after it was opened; please send it again."
-        return _invalid(request, web_form, form, 400, message, {TOKEN_FIELD: [message]}, token)
-    if not form.is_valid():
-        errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
+        return _invalid(request, web_form, fields, message, {TOKEN_FIELD: [message]}, token)
+    cleaned, errors = validate_submission(fields, web_form)
+    if errors:
         message = "Please correct the fields marked: " + ", ".join(sorted(errors)) + "."
-        return _invalid(request, web_form, form, 400, message, errors, token)
+        return _invalid(request, web_form, fields, message, errors, token)
 
     stored = get_source("webform").store(
         request,
-        external_id=external_id_for(web_form, form.cleaned_data["submission_id"]),
-        meta=submission_meta(web_form, form.cleaned_data),
+        external_id=external_id_for(web_form, cleaned["submission_id"]),
+        meta=submission_meta(web_form, cleaned),
     )
     return _accepted(request, web_form, str(stored.event.public_id), created=stored.created)
 
@@ -210,19 +210,19 @@ def _see_other(url: str) -> HttpResponse:
 def _invalid(
     request: HttpRequest,
     web_form: WebForm,
-    form: SubmissionForm,
-    status: int,
+    fields: dict[str, Any],
     message: str,
-    fields: dict[str, list[str]],
+    errors: dict[str, list[str]],
     token: str | None = None,
 ) -> HttpResponse:
+    """400: the errors as JSON, or the form shown again with them and the values sent."""
     if _wants_json(request):
-        return _error(request, status, "invalid", message, fields)
-    if not form.is_bound or TOKEN_FIELD in fields:
-        form.is_valid()
-        for error in fields.get(TOKEN_FIELD, []):
-            form.add_error(None, error)
-    return _render_form(request, web_form, form, token=token, status=status)
+        return _error(request, 400, "invalid", message, errors)
+    form = SubmissionForm(fields, web_form=web_form)
+    form.is_valid()
+    for error in errors.get(TOKEN_FIELD, []):
+        form.add_error(None, error)
+    return _render_form(request, web_form, form, token=token, status=400)
 
 
 def _accepted(

@@ -1,7 +1,9 @@
 """Our own web forms: the hosted page at ``/forms/<key>/``, embeds, and JSON posts.
 
-The same :class:`SubmissionForm` validates a submission at the door (so the sender hears
-about a bad field at once) and again in the worker when the stored raw body is parsed.
+:class:`SubmissionForm`'s rules check a submission at the door, so the sender hears about a
+bad field at once: :func:`validate_submission` applies its fields without making a form (the
+form is made to show the page, and again with its errors for a browser); the worker trusts
+the cleaned fields the door kept with the event.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import copy
 import datetime as dt
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -108,32 +111,77 @@ class SubmissionForm(forms.Form):
         fields["zip_code"].widget.attrs.update({"inputmode": "numeric"})
 
     def clean_phone(self) -> str:
-        raw: str = self.cleaned_data.get("phone", "")
-        if not raw.strip():
-            return ""
-        phone = normalize_phone(raw)
-        if not phone:
-            raise forms.ValidationError("Enter a valid phone number, e.g. (305) 555-0123.")
-        return phone
+        return clean_phone(self.cleaned_data.get("phone", ""))
 
     def clean_zip_code(self) -> str:
-        raw: str = self.cleaned_data.get("zip_code", "")
-        if not raw.strip():
-            return ""
-        zip_code = normalize_zip(raw)
-        if not zip_code:
-            raise forms.ValidationError("Enter a five-digit ZIP code.")
-        return zip_code
+        return clean_zip_code(self.cleaned_data.get("zip_code", ""))
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data.get("email"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        missing = not data.get("email") and not data.get("phone")
-        if missing and not self.has_error("email") and not self.has_error("phone"):
-            self.add_error("email", "Give an email address or a phone number.")
+        if not self.has_error("email") and not self.has_error("phone"):
+            for name, message in contact_errors(data).items():
+                self.add_error(name, message)
         return data
+
+
+# The rules beyond each field's own, shared by the form and validate_submission.
+def clean_phone(raw: str) -> str:
+    if not raw.strip():
+        return ""
+    phone = normalize_phone(raw)
+    if not phone:
+        raise forms.ValidationError("Enter a valid phone number, e.g. (305) 555-0123.")
+    return phone
+
+
+def clean_zip_code(raw: str) -> str:
+    if not raw.strip():
+        return ""
+    zip_code = normalize_zip(raw)
+    if not zip_code:
+        raise forms.ValidationError("Enter a five-digit ZIP code.")
+    return zip_code
+
+
+def contact_errors(cleaned: dict[str, Any]) -> dict[str, str]:
+    """A person must be reachable: an email address or a phone number."""
+    if not cleaned.get("email") and not cleaned.get("phone"):
+        return {"email": "Give an email address or a phone number."}
+    return {}
+
+
+FIELD_CLEANERS: dict[str, Callable[[Any], Any]] = {
+    "phone": clean_phone,
+    "zip_code": clean_zip_code,
+    "email": normalize_email,
+}
+
+
+def validate_submission(
+    fields: dict[str, Any], web_form: WebForm
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Check ``fields`` (from :func:`read_submission`) against ``web_form``'s submission form
+    without making one: ``(cleaned, errors)``, the cleaned value of every valid field and the
+    messages of every invalid one, exactly the ``cleaned_data`` and ``errors`` of
+    ``SubmissionForm(fields, web_form=web_form)``, in its order. The door's check of every
+    post; the form itself is made only to show a page again with its errors."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, field in configured_fields(web_form).items():
+        try:
+            value = field.clean(field.widget.value_from_datadict(fields, {}, name))
+            cleaner = FIELD_CLEANERS.get(name)
+            cleaned[name] = value if cleaner is None else cleaner(value)
+        except forms.ValidationError as exc:
+            errors[name] = exc.messages
+    if "email" not in errors and "phone" not in errors:
+        for name, message in contact_errors(cleaned).items():
+            cleaned.pop(name, None)
+            errors[name] = [message]
+    return cleaned, errors
 
 
 # The fields configured per form's settings, by what configures them (so an edited form gets

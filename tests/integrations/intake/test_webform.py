@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.intake.models import InboundEvent, WebForm
-from integrations.intake.sources.webform import SubmissionForm, render_token
+from integrations.intake.sources.webform import SubmissionForm, render_token, validate_submission
 from leads.models import Activity, Consent, Contact, Lead
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sources" / "webform"
@@ -535,6 +535,41 @@ def test_an_html_form_without_a_token_is_shown_again_with_a_fresh_one(client, we
     assert response.status_code == 400
     assert b"reload it and try again" in response.content
     assert 'name="_ts" value="' in response.content.decode()
+
+
+# --- The door's check is the form's -----------------------------------------------------------
+
+_TEXTS = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["", " ", "on", "true", "False", "0", "kim@example.com", "KIM@Example.COM ", "not-an-email",
+         "(305) 555-0123", "+1 305 555 0123", "555", "33139", "33139-1234", "3313", "buyer",
+         "seller", "nope", "https://sunrise.example/listing?id=1", "sunrise.example/a", "http://",
+         "ab:cd-12.34_x", "short", "x" * 101, "y" * 256, "z" * 2001, "nul\x00byte"]
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.dictionaries(st.sampled_from(list(SubmissionForm.base_fields)), _TEXTS),
+    consent_required=st.booleans(),
+    marketing=st.booleans(),
+)
+def test_the_door_s_check_finds_what_the_form_finds(fields, consent_required, marketing):
+    web_form = WebForm(
+        public_key="k", name="Website", team_id=1, consent_required=consent_required,
+        marketing_consent_text="New listings by email." if marketing else "",
+    )  # fmt: skip
+    form = SubmissionForm(fields, web_form=web_form)
+    valid = form.is_valid()
+
+    cleaned, errors = validate_submission(fields, web_form)
+
+    form_errors = [(name, [str(e) for e in errs]) for name, errs in form.errors.items()]
+    assert list(errors.items()) == form_errors  # the same messages, in the same order
+    assert cleaned == form.cleaned_data
+    assert valid == (not errors)
 
 
 # --- Whatever arrives, never a 500 ------------------------------------------------------------
