@@ -8,16 +8,22 @@ import unicodedata
 import phonenumbers
 from django.conf import settings
 
+# The longest address SMTP can carry (RFC 5321's 256-octet path, less its angle brackets):
+# the length of every email column.
+MAX_EMAIL_LENGTH = 254
+
 
 def normalize_email(value: str | None) -> str:
-    """Return the matching form of an email address: trimmed and lower-cased, or ``""``.
+    """Return the matching form of an email address: trimmed and lower-cased, or ``""`` when
+    there is none or it is longer than any address can be (:data:`MAX_EMAIL_LENGTH`).
 
     Only case and surrounding space are folded: dots and ``+tags`` are kept, because for most
     providers they do name different mailboxes.
     """
     if not value:
         return ""
-    return value.strip().lower()
+    email = value.strip().lower()
+    return email if len(email) <= MAX_EMAIL_LENGTH else ""
 
 
 def normalize_phone(value: str | None, region: str | None = None) -> str:

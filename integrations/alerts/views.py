@@ -45,7 +45,7 @@ def signed_by_twilio(request: HttpRequest) -> bool:
     return bool(RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature))
 
 
-def _unfit_id(*, sid: str, status: str = "") -> str:
+def unfit_id(*, sid: str, status: str = "") -> str:
     """Why ``MessageSid`` (or ``MessageStatus``) cannot be stored as an id; empty if it can."""
     try:
         check_id(sid, "MessageSid")
@@ -85,7 +85,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     status = request.POST.get("MessageStatus", "")
     if not sid or not status:
         return HttpResponse("MessageSid and MessageStatus are required.", status=400)
-    if problem := _unfit_id(sid=sid, status=status):
+    if problem := unfit_id(sid=sid, status=status):
         return HttpResponse(problem, status=400)
     event = _store(request, "twilio_status", f"{sid}:{status}")
     if event is not None:
@@ -107,7 +107,7 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     sid = request.POST.get("MessageSid", "")
     if not sid:
         return HttpResponse("MessageSid is required.", status=400)
-    if problem := _unfit_id(sid=sid):
+    if problem := unfit_id(sid=sid):
         return HttpResponse(problem, status=400)
     reply = MessagingResponse()
     event = _store(request, "twilio_sms", sid)

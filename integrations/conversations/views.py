@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from integrations.alerts.views import signed_by_twilio
+from integrations.alerts.views import signed_by_twilio, unfit_id
 from integrations.intake.models import InboundEvent
 from integrations.intake.services import event_store
 from leads import selectors as leads_selectors
@@ -40,6 +40,8 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     status = request.POST.get("MessageStatus", "")
     if not sid or not status:
         return HttpResponse("MessageSid and MessageStatus are required.", status=400)
+    if problem := unfit_id(sid=sid, status=status):
+        return HttpResponse(problem, status=400)
     stored = event_store(
         source="twilio_status",
         body=request.body,

@@ -13,6 +13,14 @@ def test_emails_are_trimmed_and_lower_cased_only(raw, expected):
     assert normalize_email(raw) == expected
 
 
+def test_an_email_longer_than_any_address_can_be_is_none():
+    """Longer than the email columns (254): it was a database error in the worker."""
+    longest = "a" * 242 + "@example.com"
+
+    assert normalize_email(longest) == longest
+    assert normalize_email("a" + longest) == ""
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

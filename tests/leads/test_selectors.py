@@ -163,6 +163,12 @@ def test_a_narrow_and_a_broad_search_find_the_same_leads(
     assert {x.pk for x in found} == {mine.pk, also_mine.pk}
 
 
+def test_a_search_word_longer_than_any_email_finds_nobody(alice):
+    lead(alice.team, alice, "Avery")
+
+    assert not lead_list(user=alice.user, filters=LeadFilters(q="x" * 300)).exists()
+
+
 @pytest.mark.parametrize("people_looked_up_first", [1000, 1])
 @pytest.mark.parametrize(
     ("typed", "found"),

@@ -130,6 +130,7 @@ def doors(team: Team, web_form: WebForm, user: Any) -> list[Door]:
         Door("api events", "json", api_events),
         Door("twilio status", "form", twilio("/hooks/twilio/status/")),
         Door("twilio inbound", "form", twilio("/hooks/twilio/inbound/")),
+        Door("twilio messages status", "form", twilio("/hooks/twilio/messages/status/")),
     ]
 
 

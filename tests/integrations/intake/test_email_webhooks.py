@@ -245,3 +245,112 @@ def test_a_lead_email_larger_than_the_form_limit_is_accepted(client: Client, tea
 
     assert response.status_code == 200
     assert len(bytes(InboundEvent.objects.get().body)) >= len(big) - 100
+
+
+# --- Hostile posts (bench/hostile.py found each a 500) ----------------------------------------
+
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b'{"RawEmail": "unterminated', DEEP, b'[{"RawEmail": "x"}]', b'{"RawEmail": {"a": 1}}',
+     b'{"RawEmail": "\xc3\x28"}', b'{"RawEmail": "Subject: hi\\ud800\\n\\nbody"}'],
+    ids=["empty", "invalid JSON", "deep", "array", "object for RawEmail", "not UTF-8", "surrogate"],
+)  # fmt: skip
+def test_an_authentic_postmark_post_with_no_readable_message_is_kept_failed_and_a_400(
+    client: Client, body: bytes
+):
+    response = client.post(
+        "/hooks/email/postmark/inbound/", body, content_type="application/json", headers=basic()
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("The postmark post holds no message")
+    event = InboundEvent.objects.get()
+    assert (event.source, event.status, bytes(event.body)) == ("email", "failed", body)
+    assert event.error.startswith("The postmark post holds no message")
+
+
+def test_a_kept_unreadable_post_replayed_fails_again_with_its_reason(client: Client, run_queue):
+    from integrations.intake.services import events_replay
+
+    client.post(
+        "/hooks/email/postmark/inbound/", b"[1]", content_type="application/json", headers=basic()
+    )
+    event = InboundEvent.objects.get()
+
+    events_replay(events=[event])
+    run_queue()
+
+    event.refresh_from_db()
+    assert event.status == "failed"
+    assert event.error.startswith("The postmark post holds no message")
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json", "application/xml"])
+def test_a_sendgrid_post_in_another_content_type_is_kept_failed_and_a_400(
+    client: Client, content_type: str
+):
+    response = client.post(
+        "/hooks/email/sendgrid/inbound/", b"email=x", content_type=content_type, headers=basic()
+    )
+
+    assert response.status_code == 400
+    assert "missing both 'headers' and 'email'" in response.json()["error"]
+    assert InboundEvent.objects.get().status == "failed"
+
+
+def test_a_signed_mailgun_post_without_its_message_fields_is_kept_failed_and_a_400(
+    client: Client,
+):
+    response = client.post("/hooks/email/mailgun/inbound_mime/", mailgun_fields(), headers=basic())
+
+    assert response.status_code == 400
+    assert "message-headers" in response.json()["error"]
+    assert InboundEvent.objects.get().status == "failed"
+
+
+def test_a_forged_postmark_post_that_is_also_unreadable_stores_nothing(client: Client):
+    response = client.post(
+        "/hooks/email/postmark/inbound/", b"[", content_type="application/json",
+        headers=basic("leadline:guess"),
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.postgres
+def test_a_nul_in_the_mailgun_recipient_is_cleaned_and_the_message_kept(client: Client):
+    fields = {
+        **mailgun_fields(),
+        "recipient": "miami@leads.example.com\x00",
+        "body-mime": RAW.decode(),
+    }
+
+    response = client.post("/hooks/email/mailgun/inbound_mime/", fields, headers=basic())
+
+    assert response.status_code == 200
+    assert InboundEvent.objects.get().meta["recipient"] == "miami@leads.example.com\ufffd"
+
+
+@pytest.mark.parametrize("credentials", [None, "leadline:guess"])
+def test_amazon_ses_checks_the_credentials_before_fetching_amazons_certificate(
+    client: Client, monkeypatch, credentials
+):
+    outside = FakeOutside(b"")
+    monkeypatch.setattr(http, "request", outside)
+    body, headers = ses_notification()
+    if credentials:
+        headers = {**headers, **basic(credentials)}
+
+    response = client.post(
+        "/hooks/email/amazon_ses/inbound/", body, content_type="text/plain", headers=headers
+    )
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic ")
+    assert outside.calls == []
+    assert not InboundEvent.objects.exists()

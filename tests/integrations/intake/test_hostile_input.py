@@ -170,13 +170,39 @@ def test_a_facebook_leadgen_id_with_nul_is_a_400_naming_it(every_door):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("door", ["twilio status", "twilio inbound"])
+@pytest.mark.parametrize("door", ["twilio status", "twilio inbound", "twilio messages status"])
 def test_a_twilio_message_sid_with_nul_is_a_400_naming_it(every_door, door):
     response = every_door[door].post(b"MessageSid=SM%00x&MessageStatus=delivered&From=%2B1305")
 
     assert response.status_code == 400
     assert response.content.decode().startswith("MessageSid: ")
     assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("door", ["realtor", "zillow_rentals"])
+def test_an_email_too_long_to_be_one_leaves_the_lead_to_its_phone(
+    every_door, beach, door, run_queue
+):
+    """Found by bench/hostile.py: a 600-character email was a database error in the worker
+    (the email columns hold 254), retried until the event failed."""
+    long_email = "maria" + "9" * 600 + "@example.com"
+    if door == "realtor":
+        payload = json.loads(fixture("realtor", "lead__nested.json"))
+        payload["Lead"]["lead_info"]["lead_consumer_info"]["email"] = long_email
+        body = json.dumps(payload).encode()
+    else:
+        body = fixture("zillow_rentals", "callback__full_profile.txt").replace(
+            b"email=Priya.Shah%40Example.com", f"email={long_email.replace('@', '%40')}".encode()
+        )
+
+    assert every_door[door].post(body).status_code == 200
+    run_queue()
+
+    event = InboundEvent.objects.get()
+    assert (event.status, event.error) == ("processed", "")
+    contact = Lead.objects.select_related("contact").get().contact
+    assert (contact.email, contact.phone[:2]) == ("", "+1")
 
 
 @pytest.mark.postgres

@@ -16,6 +16,7 @@ doors, or twice by one, is one event. The worker then parses it here:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from integrations.intake.services import StoreResult, event_store
 from integrations.intake.sources.base import Ignored, ParseError, Source
 from integrations.intake.sources.realtor_twins import realtor_twin
 from leads.data import LeadData
+from leads.inputs import clean_text
 from leads.models import Agent
 
 from .addresses import Recipient, recipient_resolve
@@ -47,6 +49,7 @@ def email_store(
     event with ``created=False``. Bytes that are not a message are stored too, failed with
     the reason (keyed on their hash), so nothing is dropped silently; the caller says so.
     """
+    recipient = clean_text(recipient)  # a NUL in a provider's field is no address, nor storable
     try:
         message = read_message(raw)
     except NotAMessage as exc:
@@ -68,6 +71,20 @@ def email_store(
     )
 
 
+def email_post_unreadable(*, body: bytes, content_type: str, door: str, reason: str) -> StoreResult:
+    """Store an authentic provider post from which no message could be read, failed with
+    ``reason``, keyed on its hash (the same post again is the same event)."""
+    return event_store(
+        source=EmailSource.key,
+        body=body,
+        content_type=content_type,
+        external_id="post-sha256:" + hashlib.sha256(body).hexdigest(),
+        meta={"door": door, "unreadable_post": reason},
+        status=InboundEvent.Status.FAILED,
+        error=reason,
+    )
+
+
 class EmailSource(Source):
     key = "email"
     label = "Email"
@@ -75,6 +92,8 @@ class EmailSource(Source):
 
     def parse(self, event: InboundEvent) -> list[LeadData]:
         raw = bytes(event.body)
+        if unreadable := event.meta.get("unreadable_post"):  # a provider's post, no message
+            raise ParseError(str(unreadable))
         try:
             message = read_message(raw)
         except NotAMessage as exc:

@@ -8,7 +8,9 @@ Each provider's route is anymail's own path (``amazon_ses/inbound/``,
 otherwise accept unauthenticated posts with only a warning. A forged post is refused (400)
 before anything is stored; an authentic one is stored raw as an ``email`` event (the door is
 the provider) by :func:`email_inbound`, anymail's ``inbound`` signal's receiver, and a
-database error answers 500 so the provider retries.
+database error answers 500 so the provider retries. An authentic post anymail cannot read a
+message from (a JSON that is not Postmark's, a form without SendGrid's fields, a body in
+another content type) is stored failed with the reason and answered 400.
 
 Posts are read here, up to ``EMAIL_INTAKE_WEBHOOK_MAX_BYTES`` (413 beyond), and not under the
 project's ``DATA_UPLOAD_MAX_MEMORY_SIZE``, which is sized for forms, not for lead emails with
@@ -27,10 +29,11 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.urls import URLPattern
+from django.utils.crypto import constant_time_compare
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt
 
-from .source import email_store
+from .source import email_post_unreadable, email_store
 
 # anymail's URL name -> (the door's name, the secret that must be set for it).
 PROVIDERS = {
@@ -39,6 +42,10 @@ PROVIDERS = {
     "postmark_inbound_webhook": ("postmark", "WEBHOOK_SECRET"),
     "sendgrid_inbound_webhook": ("sendgrid", "WEBHOOK_SECRET"),
 }
+# What anymail raises reading a post it cannot make a message of (past its check of the sender,
+# which raises AnymailWebhookValidationFailure, a 400 of Django's): invalid JSON or UTF-8, a
+# field missing, a value of another type, nesting too deep for its JSON parser.
+UNREADABLE = (ValueError, LookupError, TypeError, AttributeError, RecursionError)
 DOORS = {
     "Amazon SES": "amazon_ses",
     "Mailgun": "mailgun",
@@ -89,6 +96,23 @@ def _read_form(request: HttpRequest, body: bytes) -> None:
     request._post, request._files = post, files  # type: ignore[attr-defined]
 
 
+def basic_auth_refused(request: HttpRequest) -> HttpResponse | None:
+    """anymail's check of HTTP Basic (``ANYMAIL_WEBHOOK_SECRET``, compared in constant time),
+    made first where a costlier check follows it: a stranger never makes us fetch Amazon's
+    certificate. 401 asks for the credentials (SNS sends them only when asked); None when
+    they hold."""
+    from anymail.utils import get_request_basic_auth
+
+    secret = settings.ANYMAIL.get("WEBHOOK_SECRET")
+    allowed = [secret] if isinstance(secret, str) else list(secret or [])
+    given = get_request_basic_auth(request)
+    if given is not None and any(constant_time_compare(given, a) for a in allowed):
+        return None
+    response = JsonResponse({"error": "Missing or wrong HTTP Basic credentials."}, status=401)
+    response["WWW-Authenticate"] = 'Basic realm="Leadline lead email"'
+    return response
+
+
 def sns_signature_refused(body: bytes) -> HttpResponse | None:
     """Amazon SES posts through SNS, which signs each message; anymail checks only its Basic
     auth, so the SNS signature is checked here as for Zillow's deliveries (the certificate
@@ -113,6 +137,7 @@ def sns_signature_refused(body: bytes) -> HttpResponse | None:
 
 def guarded(
     view: Callable[..., HttpResponse],
+    name: str,
     secret: str,
     secret_check: Callable[[bytes], HttpResponse | None] | None = None,
 ) -> Callable[..., HttpResponse]:
@@ -128,10 +153,23 @@ def guarded(
             if len(body) > limit:
                 return JsonResponse({"error": f"A post is at most {limit} bytes."}, status=413)
             request._body = body
-            if secret_check is not None and (refused := secret_check(body)) is not None:
+            if secret_check is not None and (
+                refused := basic_auth_refused(request) or secret_check(body)
+            ):
                 return refused
             _read_form(request, body)
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except UNREADABLE as exc:
+            door = PROVIDERS[name][0]
+            reason = (
+                f"The {door} post holds no message anymail can read: {type(exc).__name__}: {exc}"
+            )
+            email_post_unreadable(
+                body=request.body, content_type=request.content_type or "", door=door,
+                reason=reason,
+            )  # fmt: skip
+            return JsonResponse({"error": reason[:500]}, status=400)
 
     return inbound
 
@@ -145,7 +183,7 @@ def email_hook_patterns() -> list[URLPattern]:
     return [
         URLPattern(
             p.pattern,
-            guarded(p.callback, PROVIDERS[p.name][1], checks.get(p.name or "")),
+            guarded(p.callback, p.name or "", PROVIDERS[p.name][1], checks.get(p.name or "")),
             p.default_args,
             p.name,
         )
