@@ -96,7 +96,10 @@ def person_update(
     """Change what is given: names set; ``emails``/``phones`` join the person (one another
     person holds is a ``ValueError``; none is taken away); ``tags`` become the person's tags.
     Returns the fields that changed."""
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    # FOR NO KEY UPDATE: a row written elsewhere that refers to this person (a status change's
+    # timeline entry) is checked at its commit with FOR KEY SHARE, which this lock lets
+    # through; FOR UPDATE made both wait on each other (a deadlock).
+    contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)
     changed: list[str] = []
     for name, value in (("first_name", first_name), ("last_name", last_name)):
         if value is not None and value[:100] != getattr(contact, name):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from leads.data import LeadData
 from leads.models import Lead, RoutingDecision, RoutingRule, Territory
-from leads.services import lead_capture, lead_claim
+from leads.people import person_update
+from leads.services import lead_capture, lead_claim, lead_set_status
 from tests.conftest import make_agent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -76,3 +78,39 @@ def test_two_claims_at_the_same_moment_one_wins_and_the_other_is_told(team, alic
         assert losers[0].holder == winners[0].holder
         lead.refresh_from_db()
         assert lead.assigned_agent == winners[0].holder
+
+
+def test_a_person_being_edited_holds_no_status_change_of_their_lead(team, alice, beach):
+    """Found by schemathesis on a production server: a PATCH of a person and a PATCH of
+    their lead's status at once deadlocked (a 500). Editing a person locks their row for a
+    change of its fields, not of its key, so the timeline entry the status change writes
+    (whose reference to the person PostgreSQL checks at commit) does not wait for it."""
+    data = LeadData(
+        source="webform", external_id="edit-race", received_at=timezone.now(),
+        email="race@example.com", property_zip="33139", team_id=team.pk,
+    )  # fmt: skip
+    lead = lead_capture(data=data).lead
+    editing, done = threading.Event(), threading.Event()
+
+    def edit_the_person() -> None:
+        try:
+            with transaction.atomic():
+                person_update(contact=lead.contact, actor_id=None, origin="test", first_name="Dana")
+                editing.set()
+                done.wait(10)
+        finally:
+            connections.close_all()
+
+    editor = threading.Thread(target=edit_the_person)
+    editor.start()
+    try:
+        assert editing.wait(10)
+        started = time.monotonic()
+        lead_set_status(lead=lead, agent=alice, status=Lead.Status.CONTACTED)
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        editor.join()
+
+    assert waited < 5
+    assert Lead.objects.get(pk=lead.pk).status == Lead.Status.CONTACTED
