@@ -402,7 +402,9 @@ def main() -> None:
         rng.shuffle(people)
         pages: list[tuple[str, Callable[[int], str]]] = [
             ("inbox", lambda n: "/"),
+            ("inbox, each inquiry", lambda n: "/?each=inquiry"),
             ("inbox, filtered", lambda n: f"/?status=open&source={SOURCES[n % 4][0]}"),
+            ("inbox, page 3 refreshed", lambda n: "/?page=3"),
             ("lead page", cycle([f"/leads/{pk}/" for pk in ids])),
             ("search by name", cycle([f"/?q={name}" for name, _ in people])),
             ("search by phone", cycle([f"/?q={phone[-7:]}" for _, phone in people])),
@@ -421,6 +423,27 @@ def main() -> None:
             p50, p95, queries = measure(client, urls, args.requests)
             results.append((role, label, p50, p95, queries))
 
+    # The inbox's query alone: a row per inquiry against a row per person, in turn.
+    from leads import selectors
+
+    lists = []
+    for persona in (agent, manager):
+        filters = selectors.LeadFilters(scope="" if persona.is_manager else "mine")
+        spent: dict[str, list[float]] = {"each inquiry": [], "one per person": []}
+        for _ in range(args.requests):
+            for label, select in (
+                ("each inquiry", selectors.lead_list),
+                ("one per person", selectors.people_list),
+            ):
+                started = time.perf_counter()
+                list(select(user=persona.user, filters=filters)[:26])
+                spent[label].append((time.perf_counter() - started) * 1000)
+        role = "agent" if persona is agent else "manager"
+        for label, times in spent.items():
+            times.sort()
+            p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+            lists.append((role, label, statistics.median(times), p95))
+
     seen = Lead.objects.filter(assigned_agent=agent).count()
     team = Lead.objects.filter(team=manager.team).count()
     print(f"\nAgent: {seen:,} leads of their own; manager: a team of {team:,} leads.")
@@ -433,6 +456,11 @@ def main() -> None:
         target = 500 if label.startswith("dashboard") else 100
         verdict = f"< {target}" if p95 < target else f"MISSED {target}"
         print(f"| {role:<8} | {label:<18} | {p50:>7.1f} | {p95:>7.1f} | {queries:>7} | {verdict} |")
+    print("\nThe inbox's first page, its query alone (lead_list against people_list, in turn).")
+    print(f"| {'who':<8} | {'rows':<18} | {'p50 ms':>7} | {'p95 ms':>7} |")
+    print(f"|{'-' * 10}|{'-' * 20}|{'-' * 9}|{'-' * 9}|")
+    for role, label, p50, p95 in lists:
+        print(f"| {role:<8} | {label:<18} | {p50:>7.1f} | {p95:>7.1f} |")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,10 @@ class LeadFilterForm(forms.Form):
         required=False, choices=[("", "Any type"), *Lead.Type.choices], label="Type"
     )
     mine = forms.BooleanField(required=False, label="Only mine")
+    each = forms.ChoiceField(
+        required=False, choices=[("", "One row per person"), ("inquiry", "Each inquiry")],
+        label="Rows",
+    )  # fmt: skip
 
 
 class StatusForm(forms.Form):

@@ -219,9 +219,14 @@ def _filters(request: HttpRequest, agent: Agent) -> tuple[LeadFilterForm, select
 @agent_required
 @live_view
 def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
-    """New and offered leads first, with their deadlines; then accepted ones; then the rest."""
+    """New and offered leads first, with their deadlines; then accepted ones; then the rest.
+    One row per person (their latest inquiry, or the one waiting for them), or with
+    ``each=inquiry`` one row per lead."""
     form, filters = _filters(request, agent)
-    rows, next_page = _rows(request, selectors.lead_list(user=request.user, filters=filters))
+    each_inquiry = form.is_bound and form.cleaned_data.get("each") == "inquiry"
+    select = selectors.lead_list if each_inquiry else selectors.people_list
+    rows, next_page = _rows(request, select(user=request.user, filters=filters))
+    selectors.inquiry_counts(user=request.user, leads=rows)
     extensions.marks_for(agent=agent, leads=rows)
     query = request.GET.copy()
     query.pop("page", None)
@@ -272,6 +277,7 @@ def export(request: HttpRequest, agent: Agent, what: str, format: str) -> HttpRe
 def pool(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
     """The team's unassigned leads, oldest waiting first, each claimable in one tap."""
     rows, next_page = _rows(request, selectors.pool_list(user=request.user))
+    selectors.inquiry_counts(user=request.user, leads=rows)
     context = {
         "agent": agent,
         "rows": rows,
@@ -382,6 +388,8 @@ def _after_action(
     if not request.htmx:
         return redirect("leads:inbox") if fresh is None else redirect("leads:lead", pk=lead.pk)
     if (request.htmx.target or "").startswith("row-"):
+        if fresh is not None:
+            selectors.inquiry_counts(user=request.user, leads=[fresh])
         context = {
             "lead": fresh or lead,
             "agent": agent,

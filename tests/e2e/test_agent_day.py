@@ -119,6 +119,26 @@ def test_an_agents_day_on_a_phone_holds_up_where_it_used_to_break(
     phone.reload()
     assert phone.input_value("#id_text") == ""  # saved, so no longer a draft
 
+    # Jordan writes again: the inbox still lists Jordan once, on the new inquiry, with a way
+    # to everything Jordan sent.
+    data = LeadData(
+        source="zillow", external_id="jordan-again", received_at=timezone.now(),
+        first_name="Jordan", last_name="Avery", email="jordan.avery@example.com",
+        property_zip="33139", lead_type="buyer", message="Also the one on Collins Ave?",
+    )  # fmt: skip
+    again = lead_capture(data=data).lead
+    assert (again.contact_id, again.assigned_agent) == (jordan.contact_id, alex)
+    phone.goto(f"{base}/")
+    jordans = phone.locator("#lead-list li.row", has_text="Jordan Avery")
+    assert jordans.count() == 1
+    assert jordans.get_attribute("id") == f"row-{again.pk}"
+    assert "Also the one on Collins Ave?" in jordans.inner_text()
+    fits(phone, 390)
+    axe(phone)
+    jordans.get_by_role("link", name="2 inquiries").click()
+    phone.wait_for_url(f"{base}/people/{jordan.contact_id}/")
+    assert "Also the one on Collins Ave?" in phone.inner_text("main")
+
     # A lead that went on: the inbox row, the page and the alert's link all say what happened.
     phone.goto(f"{base}/")
     row = phone.locator(f"#row-{max_.pk}")
