@@ -16,6 +16,9 @@ The domain renders what is registered here; an edge app registers its contributo
   rows ("Unread reply", say); one query for the whole page.
 - ``settings_panels``: ``SettingsPanel``s, each a part of the settings page with forms of its
   own, after the settings form (the devices that get push notifications, say).
+- ``agent_reads``: ``AgentRead``s, a row of the edge's own, one per agent, that the edge reads
+  whenever it hears of an agent routing picked (the alert settings, say): routing loads it
+  with the agents, in the same query, instead of one query per agent afterwards.
 
 Registering is keyed by name, so a second registration of the same name replaces the first.
 """
@@ -90,6 +93,15 @@ class SettingsPanel:
     context: Callable[[Agent], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class AgentRead:
+    """An edge's one-to-one row of an agent: its ``relation`` (the name on ``Agent``) and the
+    ``fields`` read of it. An agent without the row reads as the edge's defaults."""
+
+    relation: str
+    fields: tuple[str, ...]
+
+
 class Registry(Generic[Contributor]):
     """Named contributors, in the order they were registered."""
 
@@ -132,6 +144,15 @@ def marks_for(*, agent: Agent, leads: list[Lead]) -> None:
 
 
 settings_panels: Registry[SettingsPanel] = Registry()
+agent_reads: Registry[AgentRead] = Registry()
+
+
+def agent_read_paths(prefix: str = "") -> tuple[list[str], list[str]]:
+    """For a query of agents (through ``prefix``, e.g. ``"agent__"``): the relations to
+    ``select_related`` and the fields to load (``only``) of every registered ``AgentRead``."""
+    relations = [f"{prefix}{read.relation}" for read in agent_reads]
+    fields = [f"{prefix}{read.relation}__{name}" for read in agent_reads for name in read.fields]
+    return relations, fields
 
 
 def timeline_entries(*, lead: Lead, limit: int) -> list[TimelineEntry]:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
+from . import extensions
 from .models import Agent, Lead, Listing, RoutingRule, RuleMember, Team, TerritoryArea
 from .normalize import place_key
 
@@ -48,8 +49,10 @@ RULE_FIELDS = (
 
 
 def eligibility_agents() -> QuerySet[Agent]:
-    """Agents with just what eligibility and the explanation read."""
-    return Agent.objects.select_related("user").only(*AGENT_FIELDS)
+    """Agents with just what eligibility and the explanation read, and the rows the edges
+    read of every agent routing picks (``extensions.agent_reads``)."""
+    relations, fields = extensions.agent_read_paths()
+    return Agent.objects.select_related("user", *relations).only(*AGENT_FIELDS, *fields)
 
 
 # How specific a match is: lower wins.
@@ -286,9 +289,10 @@ def _load_agents(rules: list[RoutingRule]) -> None:
             [r.territory for r in by_territory if r.territory is not None],
             Prefetch("agents", queryset=eligibility_agents()),
         )
-    members = RuleMember.objects.select_related("agent__user").only(
+    relations, fields = extensions.agent_read_paths("agent__")
+    members = RuleMember.objects.select_related("agent__user", *relations).only(
         "rule_id", "step", "position", "weight", "credit", "agent_id",
-        *(f"agent__{f}" for f in AGENT_FIELDS),
+        *(f"agent__{f}" for f in AGENT_FIELDS), *fields,
     )  # fmt: skip
     if by_member:
         prefetch_related_objects(by_member, Prefetch("members", queryset=members))

@@ -14,7 +14,7 @@ class AlertsConfig(AppConfig):
         from integrations.lib.queue import schedules_connect
         from leads import extensions
 
-        from . import checks, forms, receivers, selectors, tasks  # noqa: F401 - checks registers
+        from . import checks, forms, models, receivers, selectors, tasks  # noqa: F401 - checks registers
 
         receivers.connect()
         schedules_connect(self, tasks.SCHEDULES)
@@ -22,6 +22,7 @@ class AlertsConfig(AppConfig):
         extensions.dashboard.register("alerts", selectors.failed_alerts_panel)
         extensions.settings_sections.register("alerts", forms.SECTION)
         extensions.settings_panels.register("push", forms.PUSH_PANEL)
+        extensions.agent_reads.register("alerts", models.AGENT_READ)
         post_spawn.connect(self.warm, dispatch_uid="alerts.warm")
 
     def warm(self, **kwargs: Any) -> None:

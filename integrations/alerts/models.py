@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import models
 
+from leads.extensions import AgentRead
 from leads.models import Agent, Lead, Task
 
 
@@ -174,6 +175,14 @@ PREFERENCES = (
     "quiet_hours_start",
     "quiet_hours_end",
     "include_contact_details",
+)
+
+
+# Routing loads the agents' alert settings with the agents it picks (``leads.extensions``):
+# the alert about the lead reads them with no query of its own.
+AGENT_READ = AgentRead(
+    "alert_settings",
+    tuple(f.name for f in AlertSettings._meta.concrete_fields if not f.primary_key),
 )
 
 
