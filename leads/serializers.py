@@ -126,7 +126,7 @@ class PersonSerializer(ContactSerializer):
         return [row.name for row in contact.tags.all()]
 
 
-class PhoneField(serializers.CharField):
+class PhoneField(Text):
     """A phone number in any common form, answered in E.164; refused when not a number."""
 
     def to_internal_value(self, data: Any) -> str:
@@ -140,8 +140,8 @@ class PhoneField(serializers.CharField):
 class PersonWriteSerializer(serializers.Serializer):
     """What adding or changing a person takes; every field optional when changing."""
 
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    first_name = Text(max_length=100, required=False, allow_blank=True)
+    last_name = Text(max_length=100, required=False, allow_blank=True)
     emails = serializers.ListField(
         child=serializers.EmailField(max_length=254), required=False, max_length=10,
         help_text="Addresses the person is known by; the first is the primary one.",
@@ -151,12 +151,10 @@ class PersonWriteSerializer(serializers.Serializer):
         help_text="Phone numbers (answered in E.164); the first is the primary one.",
     )  # fmt: skip
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=50,
+        child=Text(max_length=50), required=False, max_length=50,
         help_text="When changing a person: their tags become exactly these.",
     )  # fmt: skip
-    agent = serializers.IntegerField(
-        required=False, min_value=1, help_text="Adding: the agent whose person this is."
-    )
+    agent = Whole(required=False, min_value=1, help_text="Adding: the agent whose person this is.")
 
     def validate_emails(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(normalize_email(v) for v in value))

@@ -27,7 +27,9 @@ from .services import NoConsent, message_send
 class MessageSerializer(serializers.ModelSerializer):
     contact = serializers.IntegerField(source="contact_id", read_only=True)
     lead = serializers.IntegerField(source="lead_id", read_only=True, allow_null=True)
-    author = serializers.CharField(source="author.display_name", read_only=True, default=None)
+    author = serializers.CharField(
+        source="author.display_name", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Message

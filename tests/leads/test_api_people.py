@@ -101,6 +101,25 @@ def test_bad_input_is_a_400_naming_the_field(alice):
         assert field in str(response.json()), response.json()
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"tags": [0]}, "tags"), ({"first_name": 5}, "first_name"), ({"phones": [3055550199]},
+     "phones"), ({"agent": "1"}, "agent")],
+)  # fmt: skip
+def test_a_number_for_a_string_or_a_string_for_a_number_is_refused_as_the_schema_says(
+    alice, body, field
+):
+    """Found by schemathesis: ``"tags": [0]`` was taken as the tag "0"."""
+    lead = lead_of(alice.team, "pat@example.com", alice)
+
+    response = api(alice.user).patch(
+        f"/api/v1/contacts/{lead.contact_id}/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert field in response.json()["message"]
+
+
 def test_a_manager_deletes_a_team_person_with_their_leads(mona, alice, oscar):
     lead = lead_of(alice.team, "pat@example.com", alice)
     url = f"/api/v1/contacts/{lead.contact_id}/"
