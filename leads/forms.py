@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -11,9 +12,11 @@ import phonenumbers
 from django import forms
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .models import Agent, Contact, Lead, Task, Team
 from .normalize import normalize_phone, normalize_zip
+from .selectors import STAGE_KEYS
 
 
 class TestLeadForm(forms.Form):
@@ -104,8 +107,28 @@ class WordListField(forms.CharField):
 # --- The agent's app --------------------------------------------------------------------------
 
 
+class WhenField(forms.CharField):
+    """A day (``2026-11-02``) or a moment (ISO 8601, ``2026-11-02T14:05:00Z``): a ``date``
+    or a ``datetime`` (one without an offset is read in the current time zone)."""
+
+    def clean(self, value: Any) -> dt.date | dt.datetime | None:
+        text = (super().clean(value) or "").strip()
+        if not text:
+            return None
+        try:
+            if len(text) == 10:
+                return dt.date.fromisoformat(text)
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise forms.ValidationError(
+                "a day as YYYY-MM-DD or a moment as YYYY-MM-DDTHH:MM:SSZ."
+            ) from None
+        return moment if moment.tzinfo else timezone.make_aware(moment)
+
+
 class LeadFilterForm(forms.Form):
-    """The inbox's filters and search; every field optional, bad values ignored."""
+    """The inbox's filters and search, and what the dashboard's links narrow it to; every
+    field optional, a bad value left out (``errors`` says which and why)."""
 
     q = forms.CharField(required=False, max_length=100, label="Search")
     status = forms.ChoiceField(
@@ -117,10 +140,30 @@ class LeadFilterForm(forms.Form):
         required=False, choices=[("", "Any type"), *Lead.Type.choices], label="Type"
     )
     mine = forms.BooleanField(required=False, label="Only mine")
+    agent = forms.RegexField(
+        required=False, regex=r"^(none|[0-9]{1,9})$", max_length=9,
+        error_messages={"invalid": "an agent's number, or none for the unassigned."},
+    )  # fmt: skip
+    stage = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any stage")] + [(key, key.replace("_", " ")) for key in STAGE_KEYS],
+    )
     each = forms.ChoiceField(
         required=False, choices=[("", "One row per person"), ("inquiry", "Each inquiry")],
         label="Rows",
     )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["from"] = WhenField(required=False, max_length=40)  # received from
+        self.fields["to"] = WhenField(required=False, max_length=40)  # received to
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("from"), data.get("to")
+        if start and end and type(start) is type(end) and end < start:
+            self.add_error("to", "a day or moment on or after from.")
+        return data
 
 
 class StatusForm(forms.Form):

@@ -95,6 +95,14 @@ class LeadFilters:
     lead_type: str = ""
     q: str = ""
     scope: str = ""
+    # What the dashboard's figures count (each of its links lists exactly those leads): the
+    # assigned agent (``unassigned``: nobody), how far the lead got (a key of STAGE_KEYS, as
+    # the funnel counts it) and when it was received (``received_to`` excluded).
+    agent_id: int | None = None
+    unassigned: bool = False
+    stage: str = ""
+    received_from: dt.datetime | None = None
+    received_to: dt.datetime | None = None
 
 
 def agent_for(user: AbstractBaseUser | AnonymousUser) -> Agent | None:
@@ -223,6 +231,16 @@ def lead_list(
         leads = leads.filter(status=filters.status)
     if filters.source:
         leads = leads.filter(source=filters.source)
+    if filters.agent_id is not None:
+        leads = leads.filter(assigned_agent_id=filters.agent_id)
+    elif filters.unassigned:
+        leads = leads.filter(assigned_agent__isnull=True)
+    if filters.stage in STAGE_KEYS:
+        leads = leads.filter(reached(STAGE_KEYS.index(filters.stage)))
+    if filters.received_from is not None:
+        leads = leads.filter(received_at__gte=filters.received_from)
+    if filters.received_to is not None:
+        leads = leads.filter(received_at__lt=filters.received_to)
     if filters.lead_type:
         leads = leads.filter(lead_type=filters.lead_type)
     if filters.q.strip():
@@ -845,6 +863,7 @@ class Speed:
     to_accept_p90: dt.timedelta | None
     to_contact_median: dt.timedelta | None
     to_contact_p90: dt.timedelta | None
+    key: str = ""  # the agent's id ("" for nobody) or the source: what the group's link filters by
 
 
 @dataclass(frozen=True)
@@ -890,6 +909,25 @@ STAGE_ORDER = [
     Lead.Status.NEW, Lead.Status.ACCEPTED, Lead.Status.CONTACTED, Lead.Status.QUALIFIED,
     Lead.Status.APPOINTMENT, Lead.Status.UNDER_CONTRACT, Lead.Status.CLOSED_WON,
 ]  # fmt: skip
+
+
+# How the lead list names the funnel's stages (``?stage=appointment``), in FUNNEL's order.
+STAGE_KEYS = (
+    "received", "accepted", "contacted", "qualified", "appointment", "under_contract", "won",
+)  # fmt: skip
+
+
+def reached(place: int) -> Q:
+    """The leads that got at least as far as the funnel's stage ``place``: exactly those
+    :func:`_stage` counts there (their status's place, or, lost, what their timestamps say)."""
+    if place <= 0:
+        return Q()
+    got = Q(status__in=STAGE_ORDER[place:])
+    if place <= 1:
+        got |= Q(accepted_at__isnull=False)
+    if place <= 2:
+        got |= Q(first_contact_at__isnull=False)
+    return got
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -1003,11 +1041,14 @@ def dashboard(
         by_agent[row[0]].append(row)
         by_source_rows[row[1]].append(row)
     speed_by_agent = sorted(
-        (_speed(names.get(a, "Unassigned") if a else "Unassigned", r) for a, r in by_agent.items()),
+        (
+            replace(_speed(names.get(a, "Unassigned") if a else "Unassigned", r), key=str(a or ""))
+            for a, r in by_agent.items()
+        ),
         key=lambda s: (-s.leads, s.label),
     )
     speed_by_source = sorted(
-        (_speed(source, r) for source, r in by_source_rows.items()),
+        (replace(_speed(source, r), key=source) for source, r in by_source_rows.items()),
         key=lambda s: (-s.leads, s.label),
     )
     stages = Counter(_stage(row) for row in rows)

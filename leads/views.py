@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -201,18 +201,45 @@ def _rows(request: HtmxHttpRequest, leads: Any) -> tuple[list[Lead], int | None]
 
 
 def _filters(request: HttpRequest, agent: Agent) -> tuple[LeadFilterForm, selectors.LeadFilters]:
-    """The list's filters from the query string (bad values ignored)."""
+    """The list's filters from the query string; a bad value is left out (the form's
+    ``errors`` say which), the others still apply. A day in ``from`` or ``to`` is the
+    agent's day, in their time zone, ``to`` included; a moment is taken as it is."""
     form = LeadFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    data: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()  # a bad value is left out of cleaned_data; the others stay
+        data = form.cleaned_data
     mine = not agent.is_manager or data.get("mine", False)
+    zone = followups.agent_zone(agent)
+    start, end = data.get("from"), data.get("to")
+    if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
+        start = dt.datetime.combine(start, dt.time(0), tzinfo=zone)
+    if isinstance(end, dt.date) and not isinstance(end, dt.datetime):
+        end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    who = data.get("agent", "")
     filters = selectors.LeadFilters(
         status=data.get("status", ""),
         source=data.get("source", ""),
         lead_type=data.get("lead_type", ""),
         q=data.get("q", ""),
         scope="mine" if mine else "",
+        agent_id=int(who) if who.isdigit() else None,
+        unassigned=who == "none",
+        stage=data.get("stage", ""),
+        received_from=start,
+        received_to=end,
     )
     return form, filters
+
+
+def _left_out(form: LeadFilterForm) -> str:
+    """What of the query string the list could not use, and why, in a sentence."""
+    if not form.is_bound or not form.errors:
+        return ""
+    said = "; ".join(
+        f"{name}: {' '.join(str(e) for e in errors)}" for name, errors in form.errors.items()
+    )
+    return f"Left out of this list: {said}"
 
 
 @require_GET
@@ -237,13 +264,50 @@ def inbox(request: HtmxHttpRequest, agent: Agent) -> HttpResponse:
         "next_page": next_page,
         "query": query.urlencode(),
         "sources": selectors.lead_sources(user=request.user),
-        "filtered": any(filters.__dict__[k] for k in ("status", "source", "lead_type", "q")),
+        "filtered": any(filters.__dict__[k] for k in FILTERED),
+        "narrowed": _narrowed(request, agent, filters),
+        "left_out": _left_out(form),
         "now": timezone.now(),
         "nav": "inbox",
     }
     if request.htmx and request.htmx.target in ("lead-list", "more"):
         return render(request, "leads/_lead_list.html", context)
     return render(request, "leads/inbox.html", context)
+
+
+FILTERED = (
+    "status", "source", "lead_type", "q", "agent_id", "unassigned", "stage", "received_from",
+    "received_to",
+)  # fmt: skip
+# The dashboard's narrowing, kept through the inbox's own filters (hidden fields).
+NARROWING = ("agent", "stage", "from", "to")
+
+
+def _narrowed(request: HttpRequest, agent: Agent, filters: selectors.LeadFilters) -> dict[str, Any]:
+    """The dashboard's narrowing of the list, in words, with the values to keep."""
+    words = []
+    if filters.agent_id is not None:
+        named = Agent.objects.filter(pk=filters.agent_id, team_id=agent.team_id).values_list(
+            "display_name", flat=True
+        )
+        words.append(f"assigned to {named.first() or 'agent ' + str(filters.agent_id)}")
+    elif filters.unassigned:
+        words.append("assigned to nobody")
+    if filters.stage:
+        words.append(f"got as far as {filters.stage.replace('_', ' ')}")
+    if filters.received_from or filters.received_to:
+        start = filters.received_from and timezone.localtime(filters.received_from)
+        end = filters.received_to and timezone.localtime(filters.received_to)
+        words.append(
+            "received"
+            + (f" from {start:%b %-d, %Y %H:%M}" if start else "")
+            + (f" until {end:%b %-d, %Y %H:%M}" if end else "")
+        )
+    keep = {name: request.GET[name] for name in NARROWING if words and request.GET.get(name)}
+    clear = request.GET.copy()
+    for name in (*NARROWING, "page"):
+        clear.pop(name, None)
+    return {"words": ", ".join(words), "keep": keep, "clear": clear.urlencode()}
 
 
 @require_GET
@@ -742,19 +806,53 @@ def dashboard(request: HttpRequest, agent: Agent) -> HttpResponseBase:
         zone = followups.agent_zone(agent)
         since = dt.datetime.combine(first, dt.time(0), tzinfo=zone)
         until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-    board = selectors.dashboard(user=request.user, days=days, since=since, until=until)
+    now = timezone.now()
+    board = selectors.dashboard(user=request.user, days=days, now=now, since=since, until=until)
     assert board is not None
     if request.GET.get("export") == "conversion":
         return _conversion_csv(board)
+    # Every figure links to the leads behind it: the list, one row per inquiry, narrowed to
+    # the period as the dashboard read it (a custom range's days, or the moments since and
+    # now) and to the figure's group and stage.
+    period = {"from": start, "to": end or f"{timezone.localdate():%Y-%m-%d}"} if since else {
+        "from": _moment(board.since), "to": _moment(now)
+    }  # fmt: skip
+
+    def leads_of(**narrow: str) -> str:
+        return reverse("leads:inbox") + "?" + urlencode({"each": "inquiry", **period, **narrow})
+
+    def group(by: str, key: str) -> dict[str, str]:
+        return {"agent": key or "none"} if by == "agent" else {"source": key}
+
+    def conversion(by: str, rows: list[selectors.Conversion]) -> list[dict[str, Any]]:
+        return [
+            {
+                "row": c,
+                "received": leads_of(**group(by, c.key)),
+                "appointment": leads_of(**group(by, c.key), stage="appointment"),
+                "won": leads_of(**group(by, c.key), stage="won"),
+            }
+            for c in rows
+        ]
+
+    def speeds(by: str, rows: list[selectors.Speed]) -> list[dict[str, Any]]:
+        return [{**_speed_row(speed), "link": leads_of(**group(by, speed.key))} for speed in rows]
+
     return render(
         request,
         "leads/dashboard.html",
         {
             "agent": agent,
             "board": board,
-            "overall": _speed_row(board.speed_overall),
-            "by_agent": [_speed_row(speed) for speed in board.speed_by_agent],
-            "by_source": [_speed_row(speed) for speed in board.speed_by_source],
+            "overall": {**_speed_row(board.speed_overall), "link": leads_of()},
+            "by_agent": speeds("agent", board.speed_by_agent),
+            "by_source": speeds("source", board.speed_by_source),
+            "conversion_by_agent": conversion("agent", board.conversion_by_agent),
+            "conversion_by_source": conversion("source", board.conversion_by_source),
+            "funnel_links": [
+                (label, count, leads_of(stage=key))
+                for (label, count), key in zip(board.funnel, selectors.STAGE_KEYS, strict=True)
+            ],
             "periods": selectors.PERIODS,
             "source_chart": bar_chart(board.by_source),
             "week_chart": column_chart([(f"{w:%b %d}", n) for w, n in board.by_week]),
@@ -768,6 +866,11 @@ def dashboard(request: HttpRequest, agent: Agent) -> HttpResponseBase:
             "nav": "dashboard",
         },
     )
+
+
+def _moment(at: dt.datetime) -> str:
+    """``at`` as the lead list's ``from`` and ``to`` take a moment: ISO 8601 in UTC."""
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _conversion_csv(board: selectors.Dashboard) -> StreamingHttpResponse:

@@ -203,3 +203,18 @@ def test_a_manager_reads_the_team_on_a_phone_and_at_a_desk(live_server, phone, d
     desktop.goto(f"{base}/?q=MAXIMILIAN")
     assert LONG_NAME in desktop.inner_text("#lead-list")
     axe(desktop)
+
+    # Every figure of the dashboard leads to the leads behind it: as many rows as it says.
+    desktop.goto(f"{base}/dashboard/")
+    figures = desktop.locator("table.conversion tbody a")
+    assert figures.count() >= 6
+    for n in (0, 1, figures.count() - 1):
+        figure = desktop.locator("table.conversion tbody a").nth(n)
+        shown = int(figure.inner_text().split()[0])
+        figure.click()
+        desktop.wait_for_url(re.compile(r"/\?each=inquiry"))
+        assert desktop.locator("#lead-list li.row").count() == shown
+        assert "Only leads" in desktop.inner_text("main")
+        axe(desktop)
+        desktop.go_back()
+        desktop.wait_for_selector("table.conversion")
