@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
@@ -794,12 +795,17 @@ def task_for(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Task:
     return tasks.get(agent=agent, pk=pk)
 
 
+# What calendar_token_renew makes (secrets.token_urlsafe), within the column's 64.
+CALENDAR_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def calendar_tasks(
     *, token: str, now: dt.datetime | None = None
 ) -> tuple[Agent, list[Task]] | None:
     """The agent whose calendar feed ``token`` opens and their follow-ups from 30 days back
-    on (open and done; canceled ones leave the calendar), or None for an unknown token."""
-    if not token:
+    on (open and done; canceled ones leave the calendar), or None for an unknown token (and
+    for one that could not be a token: a NUL in it is no question for the database)."""
+    if CALENDAR_TOKEN.fullmatch(token) is None:
         return None
     agent = (
         Agent.objects.filter(calendar_token=token, is_active=True, user__is_active=True)

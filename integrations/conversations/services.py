@@ -125,6 +125,8 @@ def message_send(*, lead: Lead, agent: Agent, body: str) -> Message:
     body = body.strip()
     if not body:
         raise ValueError("body: Write something to send.")
+    if clean_text(body) != body:
+        raise ValueError("body: Remove the NUL or unreadable character; a text cannot carry it.")
     if len(body) > MAX_BODY:
         raise ValueError(f"body: At most {MAX_BODY} characters (this is {len(body)}).")
     contact = Contact.objects.get(pk=lead.contact_id)

@@ -289,6 +289,13 @@ def test_a_new_calendar_address_retires_the_old_one_and_off_turns_it_off(client,
     assert client.get("/calendar/None.ics").status_code == 404
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("token", ["%00", "a%00b", "%ED%A0%80", "x" * 65])
+def test_a_calendar_address_that_could_not_be_a_token_is_a_404(client, alice, token):
+    """Found by bench/hostile.py on PostgreSQL: a NUL in the address was a 500."""
+    assert client.get(f"/calendar/{token}.ics").status_code == 404
+
+
 def test_a_calendar_shows_only_its_agents_follow_ups(client, alice, bob):
     task_create(lead=make_lead(alice.team, bob, first_name="Quinn"), agent=bob, kind="call",
                 due_at=timezone.now())  # fmt: skip

@@ -55,6 +55,18 @@ def test_the_agent_texts_the_person_and_the_thread_shows_it(
     ]
 
 
+@pytest.mark.postgres
+def test_a_text_with_nul_from_the_lead_page_is_refused_naming_the_body(client, jordan, alice):
+    """Found by bench/hostile.py on PostgreSQL: a NUL in the lead page's send box was a 500."""
+    answer = login(client, alice).post(
+        f"/leads/{jordan.pk}/text/", {"body": "Hi\x00there"}, follow=True
+    )
+
+    assert answer.status_code == 200
+    assert "Remove the NUL" in answer.content.decode()
+    assert not Message.objects.filter(direction="out", kind="message").exists()
+
+
 def test_without_sms_consent_the_send_is_refused_with_no_consent(
     client, little_river, alice, twilio
 ):
