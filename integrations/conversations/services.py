@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import smtplib
 from collections.abc import Mapping
+from contextlib import nullcontext
 from email.utils import make_msgid
 from typing import Any
 
@@ -39,7 +40,7 @@ from integrations.alerts.services import alerts_create
 from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_on_commit
 from integrations.webhooks.models import WebhookSubscription
-from integrations.webhooks.services import webhooks_enqueue
+from integrations.webhooks.services import webhooks_enqueue, webhooks_listening
 from leads import live
 from leads import selectors as leads_selectors
 from leads import services as leads_services
@@ -186,7 +187,9 @@ def message_deliver(*, message_id: int) -> Message | None:
     ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
     if not claimed:
         return None
-    message = Message.objects.select_related("contact", "lead", "author").get(pk=message_id)
+    message = Message.objects.select_related(
+        "contact", "lead__contact", "lead__team", "lead__assigned_agent", "author"
+    ).get(pk=message_id)
     if message.lead is not None and message.lead.is_test:
         _finish(message, Message.Status.CANCELED, error="Not sent: a test lead.")
         return message
@@ -215,13 +218,13 @@ def message_deliver(*, message_id: int) -> Message | None:
 
 
 def _write_greeting(message: Message) -> None:
-    """An instant reply's words, written now: they name the agent the lead has now."""
-    if message.kind != Message.Kind.GREETING or message.lead_id is None:
+    """An instant reply's words, written now: they name the agent the lead has now (read
+    with the message)."""
+    if message.kind != Message.Kind.GREETING or message.lead is None:
         return
     from .greetings import greeting_render
 
-    lead = Lead.objects.select_related("contact", "team", "assigned_agent").get(pk=message.lead_id)
-    greeting = greeting_render(lead, message.channel)
+    greeting = greeting_render(message.lead, message.channel)
     message.body, message.subject = greeting.body, greeting.subject
     Message.objects.filter(pk=message.pk).update(body=message.body, subject=message.subject)
 
@@ -248,21 +251,29 @@ def _email_send(message: Message) -> Message:
 def message_sent(message: Message, *, provider_id: str) -> None:
     """The provider took the message: the row says so and the ``message.sent`` event goes."""
     now = timezone.now()
-    with transaction.atomic():
+    changes: dict[str, Any] = {
+        "status": Message.Status.SENT, "provider_id": provider_id, "sent_at": now,
+        "next_attempt_at": None, "last_error": "", "error_code": "", "updated_at": now,
+    }  # fmt: skip
+    # The event and the row commit together; with nobody subscribed, the UPDATE alone.
+    listening = webhooks_listening()
+    with transaction.atomic() if listening else nullcontext():
         # Canceled meanwhile (a STOP while it was in flight) but sent all the same: the row
         # tells the truth.
-        Message.objects.filter(
+        moved = Message.objects.filter(
             pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.CANCELED]
-        ).update(
-            status=Message.Status.SENT, provider_id=provider_id, sent_at=now,
-            next_attempt_at=None, last_error="", error_code="", updated_at=now,
-        )  # fmt: skip
-        message.refresh_from_db()
-        webhooks_enqueue(
-            event_type=WebhookSubscription.Event.MESSAGE_SENT,
-            team_ids=[message.team_id],
-            data=lambda: {"message": message_data(message)},
-        )
+        ).update(**changes)
+        if moved:
+            for name, value in changes.items():
+                setattr(message, name, value)
+        else:  # a status callback came first: it holds the truth
+            message.refresh_from_db()
+        if listening:
+            webhooks_enqueue(
+                event_type=WebhookSubscription.Event.MESSAGE_SENT,
+                team_ids=[message.team_id],
+                data=lambda: {"message": message_data(message)},
+            )
 
 
 def _finish(message: Message, status: str, *, error: str = "") -> None:

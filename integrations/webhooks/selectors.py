@@ -25,7 +25,8 @@ def subscriptions_forget(**kwargs: Any) -> None:
     _any_active = None
 
 
-def _any_subscriptions() -> bool:
+def subscriptions_exist() -> bool:
+    """Whether any subscription is active (no query while this process knows there is none)."""
     global _any_active
     now = time.monotonic()
     if _any_active is not None and now < _any_active[1]:
@@ -42,7 +43,7 @@ def subscriptions_wanting(
 
     No query while this process knows there are none; ``team_ids`` (which may be a lazy
     query) is read only when there are some."""
-    if not _any_subscriptions():
+    if not subscriptions_exist():
         return []
     teams = [t for t in team_ids if t is not None]
     now = timezone.now()

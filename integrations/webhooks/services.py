@@ -39,7 +39,7 @@ from integrations.lib.backoff import backoff
 from integrations.lib.queue import enqueue_at, enqueue_on_commit
 
 from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription, events_start
-from .selectors import subscriptions_forget, subscriptions_wanting
+from .selectors import subscriptions_exist, subscriptions_forget, subscriptions_wanting
 from .signing import sign
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,14 @@ def webhooks_enqueue(
     for delivery in deliveries:
         enqueue_on_commit(DELIVER_TASK, delivery.pk, task_name=f"webhook-{delivery.pk}")
     return deliveries
+
+
+def webhooks_listening() -> bool:
+    """Whether an event may be wanted by anybody now: False while this process knows of no
+    active subscription (no query then). A caller whose change writes nothing else opens
+    the outbox's transaction only when this is True, and calls ``webhooks_enqueue`` only
+    then: a subscription made elsewhere starts after this process has looked again."""
+    return subscriptions_exist()
 
 
 # --- Sending --------------------------------------------------------------------------------
