@@ -80,9 +80,22 @@
   // agent sees) asks again every few seconds with If-None-Match. The answer is 304 while
   // nothing changed, else the fragment to swap in, with its new ETag. No asking while the
   // tab is hidden (at once when it comes back), while the agent is in one of its fields or
-  // while a dialog is open.
-  var asking = false;
+  // while a dialog is open. A poll answered after an action of the agent's (Accept, a call
+  // logged, a follow-up set) was sent is dropped: the action's own answer is newer, with its
+  // "Follow-up set" word, and the poll's would wipe it.
+  var asking = false, actions = 0, pollAfter = 0;
   function liveBox() { return document.querySelector("[data-live]"); }
+  function isPoll(detail) {
+    var config = detail.requestConfig;
+    return !!(config && config.headers && config.headers["X-Leadline-Live"]);
+  }
+  function stalePoll(detail) { return isPoll(detail) && actions !== pollAfter; }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!isPoll(event.detail)) actions++;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (stalePoll(event.detail)) event.detail.shouldSwap = false;
+  });
   function inUse(box) {
     var active = document.activeElement;
     if (document.querySelector("dialog[open]")) return true;  // asking how a call went
@@ -92,6 +105,7 @@
     var box = liveBox();
     if (!box || asking || document.hidden || inUse(box) || !window.htmx) return;
     asking = true;
+    pollAfter = actions;
     var done = function () { asking = false; };
     window.htmx.ajax("GET", location.pathname + location.search, {
       source: box, target: box, swap: "innerHTML",
@@ -99,6 +113,7 @@
     }).then(done, done);
   }
   document.addEventListener("htmx:afterRequest", function (event) {
+    if (stalePoll(event.detail)) return;
     var tag = event.detail.xhr && event.detail.xhr.getResponseHeader("ETag"), box = liveBox();
     if (tag && box) box.dataset.live = tag;
   });

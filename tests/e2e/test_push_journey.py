@@ -2,7 +2,8 @@
 a person sends the demo form, the push arrives and is accepted from the notification, the
 person's whole history is on one page, a call is logged as talked, a follow-up is set for
 tomorrow 10:00, and the next morning Today lists it. Today, left open, takes the new lead
-in and lets it go once accepted, without a reload. axe-core on every page.
+in and lets it go once accepted, without a reload; the lead page's own poll, answered just
+after the follow-up was set, does not wipe "Follow-up set". axe-core on every page.
 
 What is real and what stands in, and why:
 
@@ -227,8 +228,28 @@ def test_a_push_accepted_from_the_notification_a_call_and_tomorrows_follow_up_in
         phone.wait_for_selector(".timeline >> text=Alex Carter called: talked")
         lead.refresh_from_db()
         assert lead.first_contact_at is not None
+        # The page's own poll, sent before the tap and answered after it, leaves the word
+        # "Follow-up set" in place: the tap's answer is the newer one.
+        held: list = []
+        lead_page = f"{base}/leads/{lead.pk}/"
+
+        def hold_a_poll(route) -> None:
+            if route.request.headers.get("x-leadline-live") and not held:
+                held.append(route)
+            else:
+                route.continue_()
+
+        phone.route(lead_page, hold_a_poll)
+        while not held:
+            phone.wait_for_timeout(100)
         phone.get_by_role("button", name="Tomorrow 10:00").click()
         phone.wait_for_selector("text=Follow-up set: call")
+        with phone.expect_response(lambda r: r.request is held[0].request):
+            held[0].continue_()
+        phone.unroute(lead_page, hold_a_poll)
+        phone.wait_for_timeout(300)  # past htmx's swap and settle
+        assert "Follow-up set: call" in phone.inner_text("main")
+        assert phone.locator("#follow-ups .task").count() == 1
         task = Task.objects.get(lead=lead)
         local = task.due_at.astimezone(agent_zone(alex))
         assert local.time() == dt.time(10, 0)
