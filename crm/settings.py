@@ -364,6 +364,10 @@ WEBFORM_MAX_BODY_BYTES: int = 64 * 1024
 # another process reaches the door within this many seconds (at once in the process that saved
 # it). 0: look the form up on every request.
 WEBFORM_CACHE_SECONDS: float = env.float("WEBFORM_CACHE_SECONDS", default=5.0)
+# How long each process routes by a team's rules, territories and agents from memory: a change
+# saved in another process (an agent's pause, a rule edited in the admin) reaches routing within
+# this many seconds (at once in the process that saved it). 0: read them for every lead.
+ROUTING_CACHE_SECONDS: float = env.float("ROUTING_CACHE_SECONDS", default=5.0)
 # Facebook Lead Ads (docs/sources.md): the app secret signs every webhook POST
 # (X-Hub-Signature-256), the verify token answers Facebook's subscription check; the source is
 # off, and refuses every request, while either is unset. Leads are read from the Graph API at

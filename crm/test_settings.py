@@ -19,6 +19,7 @@ os.environ["ADMIN_2FA_REQUIRED"] = "false"
 # subscriptions" is tested on its own, with its window).
 os.environ["WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS"] = "0"
 os.environ["WEBFORM_CACHE_SECONDS"] = "0"  # a test that changes a form with update() sees it
+os.environ["ROUTING_CACHE_SECONDS"] = "0"  # as forms: routing sees a change made with update()
 # A queue (and, on Redis, cache keys) of this run's own, so that two test runs sharing one
 # Redis database do not take each other's tasks or clear each other's counters. Workers a
 # test starts inherit it from the environment.

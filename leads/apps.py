@@ -27,9 +27,27 @@ class LeadsConfig(AppConfig):
         from .tasks import schedules_ensure
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="leads.sqlite_fold")
+        self.connect_routing_forget()
         post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="leads.schedules")
         post_spawn.connect(self.warm, dispatch_uid="leads.warm")
         live.connect()
+
+    def connect_routing_forget(self) -> None:
+        """Routing forgets the teams it knew when what it routes by is saved or deleted in this
+        process (leads.routing.team_routing)."""
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from .models import Agent, RoutingRule, RuleMember, Territory
+        from .routing import routing_forget
+
+        for model in (RoutingRule, RuleMember, Territory, Agent, get_user_model()):
+            name = model._meta.label_lower
+            post_save.connect(routing_forget, sender=model, dispatch_uid=f"routing.saved.{name}")
+            post_delete.connect(routing_forget, sender=model, dispatch_uid=f"routing.gone.{name}")
+        m2m_changed.connect(
+            routing_forget, sender=Territory.agents.through, dispatch_uid="routing.agents"
+        )
 
     def warm(self, **kwargs: Any) -> None:
         """Build what a lead needs that is built on first use, as the process starts (a queue

@@ -1,7 +1,8 @@
 """The routing engine: which agent gets a lead, and why.
 
-:func:`route` decides and records nothing; :func:`leads.services.lead_route` applies the
-decision (assignment, offers, pool) and writes the :class:`~leads.models.RoutingDecision`.
+:func:`route` decides (and, for a real decision, takes the round robin's turn);
+:func:`leads.services.lead_route` applies the decision (assignment, offers, pool) and writes
+the :class:`~leads.models.RoutingDecision`.
 The order of precedence:
 
 1. the listing agent, when the lead's MLS number is one of our agents' listings;
@@ -17,8 +18,10 @@ the number of leads, territories or rules.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import gzip
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -27,7 +30,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from . import extensions
@@ -46,6 +52,9 @@ RULE_FIELDS = (
     "lead_types", "price_min", "price_max", "requires_phone", "mode", "use_territory_agents",
     "sla_minutes", "rotation_key",
 )  # fmt: skip
+# What a rule's territory is read with: its name, and the lists its areas are derived from.
+TERRITORY_FIELDS = ("territory__name", "territory__zip_codes", "territory__cities",
+                    "territory__counties", "territory__states")  # fmt: skip
 
 
 def eligibility_agents() -> QuerySet[Agent]:
@@ -87,8 +96,8 @@ class Decision:
     mode: str = ""
     matched: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
-    # What applying the decision must persist for the rule's rotation (round robin pointer,
-    # weighted credits); empty for a dry run's caller to ignore.
+    # The rule's rotation after this pick: the round robin's key (already written when the
+    # decision was taken with ``lock``) and the weighted counts, which applying it persists.
     rotation_key: int | None = None
     credits: dict[int, int] = field(default_factory=dict)
 
@@ -233,42 +242,86 @@ def ineligibility(agent: Agent, now: dt.datetime, today: dict[int, int]) -> str:
 # --- Rules ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TeamRouting:
+    """What a team routes by: its active rules (with their territories and agents loaded)
+    and, per territory of those rules, the places it covers (``(kind, value)`` pairs)."""
+
+    rules: list[RoutingRule]
+    areas: dict[int, set[tuple[str, str]]]
+
+
+# Each team's routing, kept in this process's memory, with until when (monotonic clock) it may
+# be used: reading the areas, rules and agents was three queries and a fifth of a lead's CPU
+# in the worker. A rule, territory, member or agent (or an edge's row read with the agents,
+# the alert settings) saved or deleted in this process is forgotten at once; a change made in
+# another process (a pause in the web app, a rule edited in the admin, alert settings) reaches
+# routing, and what hears of its decisions, within ROUTING_CACHE_SECONDS. The rotation,
+# the weighted shares, the loads and the daily counts are always read from the database.
+_teams: dict[int, tuple[TeamRouting, float]] = {}
+
+
+def team_routing(team_id: int) -> TeamRouting:
+    """The team's routing, from memory while it is fresh; else three queries (the rules with
+    their territories, the territories' agents, the rules' members with their agents).
+    Read-only: the rules and agents in it are shared by every decision of this process."""
+    now, keep = time.monotonic(), settings.ROUTING_CACHE_SECONDS
+    known = _teams.get(team_id) if keep > 0 else None
+    if known is not None and now < known[1]:
+        return known[0]
+    _forget_with_agent_reads()
+    rules = list(
+        RoutingRule.objects.filter(team_id=team_id, is_active=True)
+        .select_related("territory")
+        .only(*RULE_FIELDS, *TERRITORY_FIELDS)
+    )
+    _load_agents(rules)
+    # The areas from the territory's own lists, as Territory.sync_areas derives its rows.
+    areas = {r.territory.pk: r.territory.area_keys() for r in rules if r.territory is not None}
+    loaded = TeamRouting(rules, areas)
+    if keep > 0:
+        _teams[team_id] = (loaded, now + keep)
+    return loaded
+
+
+def routing_forget(**kwargs: Any) -> None:
+    """Forget every team's routing this process knew (something it routes by was saved)."""
+    _teams.clear()
+
+
+def _forget_with_agent_reads() -> None:
+    """The edges' rows loaded with the agents (``extensions.agent_reads``: the alert settings)
+    are kept with them: saving or deleting one in this process forgets too (leads/apps.py
+    connects the domain's own models; the edges register theirs after the domain starts)."""
+    for read in extensions.agent_reads:
+        model = Agent._meta.get_field(read.relation).related_model
+        uid = f"routing.read.{read.relation}"
+        post_save.connect(routing_forget, sender=model, dispatch_uid=f"{uid}.saved")
+        post_delete.connect(routing_forget, sender=model, dispatch_uid=f"{uid}.gone")
+
+
 def matching_rules(
     lead: Lead, team_id: int, places: dict[str, str]
 ) -> list[tuple[int, RoutingRule, str, str]]:
     """The team's active rules whose conditions ``lead`` meets, most specific first.
 
     Returns (level, rule, what matched, the area matched: "ZIP 33139", or "" for a rule
-    without a territory). Two queries: the areas, then the rules with their members and
-    agents.
+    without a territory). No query while the team's routing is in memory (:func:`team_routing`).
     """
-    territory_level: dict[int, tuple[int, str]] = {}
-    if places:
-        area_filter = Q()
-        for kind, value in places.items():
-            area_filter |= Q(kind=kind, value=value)
-        for area in TerritoryArea.objects.filter(area_filter, territory__team_id=team_id).only(
-            "territory_id", "kind", "value"
-        ):
-            level = LEVELS[area.kind]
-            if (
-                area.territory_id not in territory_level
-                or level < territory_level[area.territory_id][0]
-            ):
-                territory_level[area.territory_id] = (level, describe_area(area.kind, area.value))
-    rules = (
-        RoutingRule.objects.filter(team_id=team_id, is_active=True)
-        .filter(Q(territory__isnull=True) | Q(territory_id__in=list(territory_level)))
-        .select_related("territory")
-        .only(*RULE_FIELDS, "territory__name")
-    )
+    team = team_routing(team_id)
+    wanted = [(LEVELS[kind], (kind, value)) for kind, value in places.items()]
     found = []
-    for rule in rules:
+    for rule in team.rules:
         if not conditions_met(rule, lead):
             continue
         place = ""
         if rule.territory is not None:
-            level, place = territory_level[rule.territory.pk]
+            covered = team.areas.get(rule.territory.pk, set())
+            hits = sorted(pair for pair in wanted if pair[1] in covered)
+            if not hits:
+                continue
+            level, (kind, value) = hits[0]
+            place = describe_area(kind, value)
             what = f"territory {rule.territory.name} by {place}"
         elif rule.is_default:
             level, what = LEVELS["default"], "the team default"
@@ -276,7 +329,6 @@ def matching_rules(
             level, what = LEVELS["conditions"], "its conditions"
         found.append((level, rule, what, place))
     found.sort(key=lambda item: (item[0], -item[1].priority, item[1].pk))
-    _load_agents([rule for _, rule, _, _ in found])
     return found
 
 
@@ -333,6 +385,29 @@ def pick_round_robin(
     after = [c for c in eligible if c[0] > rule.rotation_key]
     key, agent, _ = after[0] if after else eligible[0]
     return agent, key
+
+
+def take_turn(rule: RoutingRule, eligible: Sequence[tuple[int, Agent, int]]) -> tuple[Agent, int]:
+    """:func:`pick_round_robin` on the rule's rotation as it is now in the database, moved on
+    to the pick in the same statement (an UPDATE that holds the row until the caller's
+    transaction ends, so leads routed at the same moment take turns). Returns the pick."""
+    keys = [key for key, _, _ in eligible]
+    quote = connection.ops.quote_name
+    column = quote("rotation_key")
+    # The first key after the last pick, in the order of ``eligible``; else the first.
+    turn = f"CASE {' '.join(f'WHEN {column} < %s THEN %s' for _ in keys)} ELSE %s END"
+    params: list[Any] = [*(k for key in keys for k in (key, key)), keys[0], rule.pk]
+    table = quote(RoutingRule._meta.db_table)
+    where = f"WHERE {quote('id')} = %s"
+    update = f"UPDATE {table} SET {column} = {turn} {where}"  # noqa: S608 - quoted names only
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:  # UPDATE ... RETURNING too
+            cursor.execute(f"{update} RETURNING {column}", params)
+        else:  # SQLite before 3.35: the same UPDATE, then the key it wrote
+            cursor.execute(update, params)
+            cursor.execute(f"SELECT {column} FROM {table} {where}", [rule.pk])  # noqa: S608
+        (taken,) = cursor.fetchone()
+    return next(agent for key, agent, _ in eligible if key == taken), taken
 
 
 def pick_weighted(
@@ -392,14 +467,16 @@ def route(
     lock: bool = False,
     new_person: bool = False,
 ) -> Decision:
-    """Decide who gets ``lead``. Writes nothing; :func:`leads.services.lead_route` applies it.
+    """Decide who gets ``lead``; :func:`leads.services.lead_route` applies the decision.
 
     ``exclude`` lists agents already tried (escalation). ``rule`` restricts the decision to
     one rule, from fallback ``step`` on; ``pool`` sends the lead straight to the team's pool.
-    With ``lock`` the chosen rule's rotation is read under a row lock (inside the caller's
-    transaction), so concurrent decisions take turns; a dry run (the admin's "test a lead")
-    leaves it off. ``new_person`` says the contact was just created, so nobody can already
-    work with them (one query fewer).
+    With ``lock`` (inside the caller's transaction) a round robin's turn is taken as it is
+    read: the rule's rotation moves on in one UPDATE that holds the row until the caller's
+    transaction ends, so concurrent decisions take turns; a weighted rule's members are read
+    under a row lock. A dry run (the admin's "test a lead") leaves it off and writes nothing.
+    ``new_person`` says the contact was just created, so nobody can already work with them
+    (one query fewer).
     """
     now = now or timezone.now()
     excluded = set(exclude)
@@ -468,7 +545,7 @@ def route(
     return Decision(team_id, reason, matched=matched, skipped=skipped)
 
 
-def _pick(
+def _pick(  # the agents it gives are copies: what their readers cache stays with this lead
     rule: RoutingRule,
     step: int,
     eligible: list[tuple[int, Agent, int]],
@@ -478,7 +555,7 @@ def _pick(
 ) -> Decision:
     mode = rule.mode
     if mode == RoutingRule.Mode.FIRST_TO_CLAIM:
-        decision.offered = [agent for _, agent, _ in eligible]
+        decision.offered = [copy.copy(agent) for _, agent, _ in eligible]
         names = ", ".join(str(a) for a in decision.offered)
         decision.reason = f"{label}, first to claim: offered to {names}."
         return decision
@@ -489,14 +566,15 @@ def _pick(
         if lock:
             members = members.select_for_update()
         decision.agent, decision.credits = pick_weighted({m.agent_id: m for m in members}, eligible)
-    else:
-        if lock:
-            rule.rotation_key = (
-                RoutingRule.objects.select_for_update().values_list("rotation_key", flat=True)
-                .get(pk=rule.pk)
-            )  # fmt: skip
-        decision.agent, decision.rotation_key = pick_round_robin(rule, eligible)
+    elif lock:  # the turn is taken (the rotation moved) as it is read
+        decision.agent, decision.rotation_key = take_turn(rule, eligible)
+    else:  # a dry run: the rotation as it is now (the rule in memory may be older)
+        now_at = RoutingRule.objects.values_list("rotation_key", flat=True).get(pk=rule.pk)
+        decision.agent, decision.rotation_key = pick_round_robin(
+            RoutingRule(pk=rule.pk, rotation_key=now_at), eligible
+        )
     decision.reason = f"{label}, {rule.get_mode_display().lower()}: {decision.agent}."
+    decision.agent = copy.copy(decision.agent)
     return decision
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from . import followups, inputs, live, routing, signals
@@ -34,7 +35,6 @@ from .models import (
     Lead,
     LeadOffer,
     RoutingDecision,
-    RoutingRule,
     RuleMember,
     Task,
     Team,
@@ -49,6 +49,11 @@ class CaptureResult:
     created: bool
 
 
+class CaptureConflict(Exception):
+    """The same inquiry was captured by another transaction at the same moment: the caller's
+    transaction must be rolled back (an event is then processed again, and finds the lead)."""
+
+
 def lead_capture(*, data: LeadData) -> CaptureResult:
     """Store the inquiry in ``data`` as a lead on the right contact, and route it.
 
@@ -57,30 +62,77 @@ def lead_capture(*, data: LeadData) -> CaptureResult:
     ``data.is_update``: then :func:`lead_apply_source_update` brings the lead up to date).
     The contact is found by normalised email, then by E.164 phone, or created; a repeat
     inquiry from a known person is a new lead on the same contact.
+
+    Runs in the caller's transaction when there is one, with no savepoint (each is a round
+    trip): a person's address taken by another capture at the same moment is answered by the
+    unique constraint (``ON CONFLICT DO NOTHING``) and the person found again; the same
+    inquiry captured by another transaction at the same moment raises
+    :class:`CaptureConflict` there, and is looked up again when the transaction is our own.
     """
-    existing = Lead.objects.filter(source=data.source, external_id=data.external_id).first()
-    if existing is not None:
+    own = not transaction.get_connection().in_atomic_block
+    try:
+        with transaction.atomic(savepoint=False):
+            return _capture(data)
+    except CaptureConflict:
+        if not own:
+            raise
+    # Our own transaction was rolled back: the other one's lead is there now.
+    with transaction.atomic(savepoint=False):
+        return _capture(data)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the database knows of an inquiry before it is captured (:func:`_look_up`)."""
+
+    lead_id: int | None
+    by_email: dict[str, int]
+    by_phone: dict[str, int]
+
+
+def _look_up(data: LeadData) -> _Known:
+    """The lead already made of ``data`` and the people who hold its addresses, in one query
+    (the existing-lead check and the look-ups by email and by phone were three)."""
+    quote = connection.ops.quote_name
+    parts = [
+        f"SELECT 0, '', {quote('id')} FROM {quote(Lead._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('source')} = %s AND {quote('external_id')} = %s"
+    ]
+    params: list[Any] = [data.source, data.external_id]
+    for kind, model, column, values in (
+        (1, ContactEmail, "email", data.all_emails),
+        (2, ContactPhone, "phone", data.all_phones),
+    ):
+        if values:
+            marks = ", ".join(["%s"] * len(values))
+            parts.append(
+                f"SELECT {kind}, {quote(column)}, {quote('contact_id')} "  # noqa: S608
+                f"FROM {quote(model._meta.db_table)} WHERE {quote(column)} IN ({marks})"
+            )
+            params += values
+    lead_id = None
+    by_email: dict[str, int] = {}
+    by_phone: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for kind, key, pk in cursor.fetchall():
+            if kind == 0:
+                lead_id = pk
+            else:
+                (by_email if kind == 1 else by_phone)[key] = pk
+    return _Known(lead_id, by_email, by_phone)
+
+
+def _capture(data: LeadData) -> CaptureResult:
+    known_now = _look_up(data)
+    if known_now.lead_id is not None:
+        existing = Lead.objects.get(pk=known_now.lead_id)
         if data.is_update:
             lead_apply_source_update(lead=existing, data=data)
         return CaptureResult(existing, created=False)
-    try:
-        with transaction.atomic():
-            lead = _capture(data)
-    except IntegrityError:
-        # Another worker captured the same inquiry, or the same person, at the same moment;
-        # the unique constraints kept one. Look again: either the lead exists now, or the
-        # contact does and the second pass attaches to it.
-        existing = Lead.objects.filter(source=data.source, external_id=data.external_id).first()
-        if existing is not None:
-            return CaptureResult(existing, created=False)
-        with transaction.atomic():
-            lead = _capture(data)
-    return CaptureResult(lead, created=True)
-
-
-def _capture(data: LeadData) -> Lead:
-    contact, known = _contact_for(data)
-    lead = Lead.objects.create(
+    contact, known = _contact_for(data, known_now)
+    now = timezone.now()
+    lead = Lead(
         contact=contact,
         team_id=data.team_id,
         source=data.source,
@@ -89,16 +141,21 @@ def _capture(data: LeadData) -> Lead:
         received_at=data.received_at,
         **data.lead_fields(),
     )
+    previous = contact.leads.count() if known else 0
+    # Routed before it is inserted: the lead is written once, with its assignment.
+    initial = RoutingDecision.Kind.INITIAL
+    decided = None if data.is_test else _decide(lead, now, initial, {"new_person": not known})
+    if not _insert(lead):
+        raise CaptureConflict(f"{data.source} {data.external_id} was captured meanwhile.")
     if not known:  # after the lead: the person is the team's from now
         signals.person_created.announce(sender=Contact, contact=contact, origin=data.source)
-    previous = contact.leads.exclude(pk=lead.pk).count() if known else 0
     if previous:
         kind = Activity.Kind.REPEAT_INQUIRY
         summary = f"Repeat inquiry via {data.source} ({previous} earlier lead(s) from this person)"
     else:
         kind = Activity.Kind.RECEIVED
         summary = f"Lead received via {data.source}"
-    Activity.objects.create(
+    received = Activity(
         contact=contact,
         lead=lead,
         kind=kind,
@@ -119,10 +176,35 @@ def _capture(data: LeadData) -> Lead:
         )
         for consent in data.consents
     )
-    if not data.is_test:
-        lead_route(lead=lead, new_person=not known)
+    if decided is None:
+        received.save()
+    else:
+        decision, _, repeat = decided
+        _record(lead, decision, repeat, now=now, kind=initial, entries=[received])
     signals.lead_captured.announce(sender=Lead, lead=lead, created=True)
-    return lead
+    return CaptureResult(lead, created=True)
+
+
+def _insert(lead: Lead) -> bool:
+    """Insert ``lead``; False when another transaction inserted the same inquiry meanwhile
+    (``ON CONFLICT DO NOTHING``, where the database can say which rows it wrote)."""
+    if not connection.features.can_return_columns_from_insert:
+        lead.save(force_insert=True)  # an old SQLite: its write lock already keeps others out
+        return True
+    meta = Lead._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    # What Model.save() inserts with, plus ON CONFLICT DO NOTHING: bulk_create(ignore_conflicts)
+    # would not say whether the row was written, nor give its id.
+    rows = Lead.objects.all()._insert(  # type: ignore[attr-defined]
+        [lead], fields=fields, returning_fields=meta.db_returning_fields,
+        on_conflict=OnConflict.IGNORE,
+    )  # fmt: skip
+    if not rows or rows[0] is None:
+        return False
+    for value, field in zip(rows[0], meta.db_returning_fields, strict=True):
+        setattr(lead, field.attname, value)
+    lead._state.adding, lead._state.db = False, connection.alias
+    return True
 
 
 # What a source's update may fill in on a lead: only what the lead does not know yet.
@@ -228,50 +310,59 @@ def lead_hand_over(
     return lead_assign(lead=lead, agent=agent, reason=reason, actor=actor, now=now)
 
 
-def _contact_for(data: LeadData) -> tuple[Contact, bool]:
-    """Find the person by email, then phone (the first address given that someone holds);
-    create them if new. Returns (contact, known)."""
-    contact: Contact | None = None
+def _contact_for(data: LeadData, found: _Known, again: bool = True) -> tuple[Contact, bool]:
+    """Find the person by email, then phone (the first address given that someone holds, as
+    :func:`_look_up` ``found`` them); create them if new. Returns (contact, known)."""
     emails, phones = data.all_emails, data.all_phones
-    held_emails: set[str] = set()
-    held_phones: set[str] = set()
-    phones_looked_up = False
-    if emails:
-        found = ContactEmail.objects.select_related("contact").filter(email__in=emails)
-        by_email = {row.email: row.contact for row in found}
-        held_emails = set(by_email)
-        contact = next((by_email[e] for e in emails if e in by_email), None)
-    if contact is None and phones:
-        found_phones = ContactPhone.objects.select_related("contact").filter(phone__in=phones)
-        by_phone = {row.phone: row.contact for row in found_phones}
-        held_phones, phones_looked_up = set(by_phone), True
-        contact = next((by_phone[p] for p in phones if p in by_phone), None)
-    known = contact is not None
-    if contact is None:
+    holder = next((found.by_email[e] for e in emails if e in found.by_email), None)
+    if holder is None:
+        holder = next((found.by_phone[p] for p in phones if p in found.by_phone), None)
+    if holder is None:
         contact = Contact.objects.create(
             first_name=data.first_name,
             last_name=data.last_name,
             email=emails[0] if emails else "",
             phone=phones[0] if phones else "",
         )
+        if not _keys_add(contact, data, found) and again:
+            # Another capture gave one of these addresses to a person at the same moment:
+            # it is this person. Drop the one made here and take theirs.
+            Contact.objects.filter(pk=contact.pk).delete()
+            return _contact_for(data, _look_up(data), again=False)
     else:
+        contact = Contact.objects.get(pk=holder)
         _fill_blanks(contact, data)
-    # A new key joins the contact only when nobody else holds it: a phone shared by two
-    # people with different emails stays with the first one. Keys looked up above and not
-    # found need no second look (a concurrent insert is caught by the unique constraint).
-    for email in emails:
-        if email not in held_emails:
-            ContactEmail.objects.create(contact=contact, email=email)
-    if phones and not phones_looked_up:
-        held_phones = set(
-            ContactPhone.objects.filter(phone__in=phones).values_list("phone", flat=True)
-        )
-    for phone in phones:
-        if phone not in held_phones:
-            ContactPhone.objects.create(contact=contact, phone=phone)
+        _keys_add(contact, data, found)
     if data.tags:
         contact_tags_add(contact=contact, names=data.tags)
-    return contact, known
+    return contact, holder is not None
+
+
+def _keys_add(contact: Contact, data: LeadData, found: _Known) -> bool:
+    """Give ``contact`` the addresses of ``data`` that nobody held when ``found``; False
+    when someone took one of them since (a new key joins the contact only when nobody else
+    holds it: a phone shared by two people with different emails stays with the first)."""
+    wanted = 0
+    written = 0
+    for model, column, values in (
+        (ContactEmail, "email", [e for e in data.all_emails if e not in found.by_email]),
+        (ContactPhone, "phone", [p for p in data.all_phones if p not in found.by_phone]),
+    ):
+        if not values:
+            continue
+        wanted += len(values)
+        quote = connection.ops.quote_name
+        created = connection.ops.adapt_datetimefield_value(timezone.now())
+        rows = ", ".join(["(%s, %s, %s)"] * len(values))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - quoted names only
+                f"({quote('contact_id')}, {quote(column)}, {quote('created_at')}) "
+                f"VALUES {rows} ON CONFLICT ({quote(column)}) DO NOTHING",
+                [v for value in values for v in (contact.pk, value, created)],
+            )
+            written += cursor.rowcount
+    return written == wanted
 
 
 def contact_tags_add(*, contact: Contact, names: Sequence[str]) -> list[str]:
@@ -316,14 +407,11 @@ def person_event_record(*, data: LeadData, event: PersonEvent) -> Activity | Non
     with no new lead. Their blanks are filled and new addresses and tags join them, as a
     capture would. Returns the timeline entry, or None when nobody has any of ``data``'s
     addresses (then it is a new person: the caller captures a lead instead)."""
-    emails, phones = data.all_emails, data.all_phones
-    known = (emails and ContactEmail.objects.filter(email__in=emails).exists()) or (
-        phones and ContactPhone.objects.filter(phone__in=phones).exists()
-    )
-    if not known:
+    found = _look_up(data)
+    if not found.by_email and not found.by_phone:
         return None
     with transaction.atomic():
-        contact, _ = _contact_for(data)
+        contact, _ = _contact_for(data, found)
         return Activity.objects.create(
             contact=contact,
             kind=Activity.Kind.SOURCE_EVENT,
@@ -391,7 +479,17 @@ def _assigned(
     lead: Lead, agent: Agent, reason: str, actor: AbstractBaseUser | None, repeat: bool = False
 ) -> Lead:
     """The timeline entry and the announcement of an assignment already on ``lead``."""
-    Activity.objects.create(
+    _assigned_entry(lead, agent, reason, actor).save()
+    signals.lead_assigned.announce(
+        sender=Lead, lead=lead, agent=agent, reason=reason, repeat=repeat
+    )
+    return lead
+
+
+def _assigned_entry(
+    lead: Lead, agent: Agent, reason: str, actor: AbstractBaseUser | None
+) -> Activity:
+    return Activity(
         contact_id=lead.contact_id,
         lead=lead,
         kind=Activity.Kind.ASSIGNED,
@@ -399,10 +497,6 @@ def _assigned(
         summary=f"Assigned to {agent}: {reason}"[:500],
         data={"agent": agent.pk, "reason": reason},
     )
-    signals.lead_assigned.announce(
-        sender=Lead, lead=lead, agent=agent, reason=reason, repeat=repeat
-    )
-    return lead
 
 
 # --- Routing, claims, escalation -------------------------------------------------------------
@@ -430,6 +524,18 @@ def lead_route(
     read under a row lock, so leads routed at the same moment never take the same turn.
     """
     now = now or timezone.now()
+    decision, fields, repeat = _decide(lead, now, kind, route_options)
+    lead.save(update_fields=fields)
+    _record(lead, decision, repeat, now=now, kind=kind, entries=[])
+    return decision
+
+
+def _decide(
+    lead: Lead, now: dt.datetime, kind: str, route_options: dict[str, Any]
+) -> tuple[routing.Decision, list[str], bool]:
+    """Decide where ``lead`` goes and put the decision on it (not saved: a new lead is
+    inserted with it). Returns the decision, the lead's fields it set, and whether the lead
+    goes straight to an agent who already works with the person (:func:`_works_with`)."""
     decision = routing.route(lead, now=now, lock=True, **route_options)
     if decision.team_id is not None and lead.team_id is None:
         lead.team_id = decision.team_id
@@ -438,18 +544,34 @@ def lead_route(
     sla = dt.timedelta(minutes=rule.sla_minutes if rule else DEFAULT_SLA_MINUTES)
     lead.sla_due_at = None if decision.to_pool else now + sla
     fields = ["team", "routing_rule", "sla_due_at", "updated_at"]
-    if decision.agent is not None:  # the assignment in the same UPDATE (lead_assign's fields)
+    if decision.agent is not None:  # the assignment in the same write (lead_assign's fields)
         lead.assigned_agent, lead.assigned_at = decision.agent, now
         fields += ["assigned_agent", "assigned_at"]
-    lead.save(update_fields=fields)
-    if rule is not None and decision.rotation_key is not None:
-        RoutingRule.objects.filter(pk=rule.pk).update(rotation_key=decision.rotation_key)
+    repeat = decision.agent is not None and _works_with(lead, decision, kind)
+    if repeat:  # no second acceptance clock (:func:`_wrote_again_entry`)
+        lead.sla_due_at, lead.accepted_at, lead.status = None, now, Lead.Status.ACCEPTED
+        fields += ["accepted_at", "status"]
+    return decision, fields, repeat
+
+
+def _record(
+    lead: Lead,
+    decision: routing.Decision,
+    repeat: bool,
+    *,
+    now: dt.datetime,
+    kind: str,
+    entries: list[Activity],
+) -> None:
+    """Record a decision :func:`_decide` put on ``lead`` (saved by now): the weighted counts,
+    the decision row, the timeline (``entries`` first, in the same INSERT) and the
+    announcement of the assignment, the offer or the pool."""
     for agent_id, credit in decision.credits.items():
-        RuleMember.objects.filter(rule=rule, agent_id=agent_id).update(credit=credit)
+        RuleMember.objects.filter(rule=decision.rule, agent_id=agent_id).update(credit=credit)
     RoutingDecision.objects.create(
         lead=lead,
         kind=kind,
-        rule=rule,
+        rule=decision.rule,
         mode=decision.mode,
         agent=decision.agent,
         offered_to=[a.pk for a in decision.offered],
@@ -457,19 +579,27 @@ def lead_route(
         skipped=[s.as_dict() for s in decision.skipped],
         reason=decision.reason,
     )
-    if decision.agent is not None and _works_with(lead, decision, kind):
-        _wrote_again(lead, decision.agent, decision.reason, now)
-    elif decision.agent is not None:
-        _assigned(lead, decision.agent, decision.reason, actor=None)
+    if decision.agent is not None:
+        entries.append(_assigned_entry(lead, decision.agent, decision.reason, actor=None))
+        if repeat:
+            entries.append(_wrote_again_entry(lead, decision.agent))
+        Activity.objects.bulk_create(entries)
+        signals.lead_assigned.announce(
+            sender=Lead, lead=lead, agent=decision.agent, reason=decision.reason, repeat=repeat
+        )
     elif decision.offered:
-        _offer(lead, decision.offered, decision.reason)
+        _offer(lead, decision.offered, decision.reason, entries)
     else:
-        Activity.objects.create(
-            contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.UNASSIGNED,
-            summary=decision.reason[:500],
-        )  # fmt: skip
+        entries.append(
+            Activity(
+                contact_id=lead.contact_id,
+                lead=lead,
+                kind=Activity.Kind.UNASSIGNED,
+                summary=decision.reason[:500],
+            )
+        )
+        Activity.objects.bulk_create(entries)
         signals.lead_pooled.announce(sender=Lead, lead=lead, reason=decision.reason)
-    return decision
 
 
 def _works_with(lead: Lead, decision: routing.Decision, kind: str) -> bool:
@@ -477,42 +607,43 @@ def _works_with(lead: Lead, decision: routing.Decision, kind: str) -> bool:
     open lead of theirs the agent has accepted (one query, only for a direct placement)."""
     if kind != RoutingDecision.Kind.INITIAL or decision.mode != "direct" or not decision.agent:
         return False
-    return (
-        Lead.objects.filter(
-            contact_id=lead.contact_id, assigned_agent=decision.agent, accepted_at__isnull=False
-        )
-        .exclude(pk=lead.pk)
-        .exclude(status__in=(Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST))
-        .exists()
+    others = Lead.objects.filter(
+        contact_id=lead.contact_id, assigned_agent=decision.agent, accepted_at__isnull=False
     )
+    if lead.pk is not None:
+        others = others.exclude(pk=lead.pk)
+    return others.exclude(status__in=(Lead.Status.CLOSED_WON, Lead.Status.CLOSED_LOST)).exists()
 
 
-def _wrote_again(lead: Lead, agent: Agent, reason: str, now: dt.datetime) -> None:
+def _wrote_again_entry(lead: Lead, agent: Agent) -> Activity:
     """A person the agent is working wrote again: the new inquiry is theirs, accepted at once
-    (no second acceptance clock, no escalation), and they are told "Jordan wrote again"
-    (``lead_assigned`` with ``repeat=True``)."""
-    lead.sla_due_at, lead.accepted_at, lead.status = None, now, Lead.Status.ACCEPTED
-    lead.save(update_fields=["sla_due_at", "accepted_at", "status", "updated_at"])
+    (no second acceptance clock, no escalation; :func:`_decide` set it so), and they are told
+    "Jordan wrote again" (``lead_assigned`` with ``repeat=True``)."""
     name = lead.contact.first_name or "The person"
-    _assigned(lead, agent, reason, None, repeat=True)
-    Activity.objects.create(
+    return Activity(
         contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.ACCEPTED,
         summary=f"{name} wrote again: {agent} already works with them, so no acceptance clock",
         data={"repeat": True},
     )  # fmt: skip
 
 
-def _offer(lead: Lead, agents: list[Agent], reason: str) -> None:
+def _offer(lead: Lead, agents: list[Agent], reason: str, entries: list[Activity]) -> None:
     LeadOffer.objects.bulk_create(
         [LeadOffer(lead=lead, agent=agent) for agent in agents], ignore_conflicts=True
     )
     LeadOffer.objects.filter(lead=lead, agent__in=agents).update(
         status=LeadOffer.Status.OPEN, closed_at=None
     )
-    Activity.objects.create(
-        contact_id=lead.contact_id, lead=lead, kind=Activity.Kind.OFFERED,
-        summary=reason[:500], data={"agents": [a.pk for a in agents]},
-    )  # fmt: skip
+    entries.append(
+        Activity(
+            contact_id=lead.contact_id,
+            lead=lead,
+            kind=Activity.Kind.OFFERED,
+            summary=reason[:500],
+            data={"agents": [a.pk for a in agents]},
+        )
+    )
+    Activity.objects.bulk_create(entries)
     signals.lead_offered.announce(sender=Lead, lead=lead, agents=agents, reason=reason)
 
 
