@@ -838,6 +838,22 @@ def dashboard(request: HttpRequest, agent: Agent) -> HttpResponseBase:
     def speeds(by: str, rows: list[selectors.Speed]) -> list[dict[str, Any]]:
         return [{**_speed_row(speed), "link": leads_of(**group(by, speed.key))} for speed in rows]
 
+    source_chart = bar_chart(board.by_source)
+    for bar in source_chart["bars"]:
+        bar["href"] = leads_of(source=bar["label"])
+    funnel_chart = bar_chart(board.funnel)
+    for bar, key in zip(funnel_chart["bars"], selectors.STAGE_KEYS, strict=True):
+        bar["href"] = leads_of(stage=key)
+    week_chart = column_chart([(f"{w:%b %d}", n) for w, n in board.by_week])
+    last = min(board.until or now, now)
+    for column, (week, _n) in zip(week_chart["columns"], board.by_week, strict=True):
+        # A week as the database counts it (from Monday 00:00 here), within the period.
+        monday = timezone.make_aware(dt.datetime.combine(week, dt.time(0)))
+        sunday = timezone.make_aware(dt.datetime.combine(week + dt.timedelta(days=7), dt.time(0)))
+        span = {"from": _moment(max(monday, board.since)), "to": _moment(min(sunday, last))}
+        column["href"] = reverse("leads:inbox") + "?" + urlencode({"each": "inquiry", **span})
+        column["name"] = f"Week of {week:%b %-d}"
+
     return render(
         request,
         "leads/dashboard.html",
@@ -849,14 +865,10 @@ def dashboard(request: HttpRequest, agent: Agent) -> HttpResponseBase:
             "by_source": speeds("source", board.speed_by_source),
             "conversion_by_agent": conversion("agent", board.conversion_by_agent),
             "conversion_by_source": conversion("source", board.conversion_by_source),
-            "funnel_links": [
-                (label, count, leads_of(stage=key))
-                for (label, count), key in zip(board.funnel, selectors.STAGE_KEYS, strict=True)
-            ],
             "periods": selectors.PERIODS,
-            "source_chart": bar_chart(board.by_source),
-            "week_chart": column_chart([(f"{w:%b %d}", n) for w, n in board.by_week]),
-            "funnel_chart": bar_chart(board.funnel),
+            "source_chart": source_chart,
+            "week_chart": week_chart,
+            "funnel_chart": funnel_chart,
             "range_from": f"{timezone.localtime(board.since):%Y-%m-%d}",
             "range_to": f"{timezone.localtime(board.until - dt.timedelta(days=1)):%Y-%m-%d}"
             if board.until

@@ -89,6 +89,8 @@ def test_an_agent_gets_no_dashboard_and_no_export(request, client, persona, peri
 
 
 FIGURE = re.compile(r'<a href="(/\?each=inquiry[^"]*)">([^<]*)')
+# A bar or a column of a chart: its figure in its name.
+BAR = re.compile(r'<a href="(/\?each=inquiry[^"]*)"[^>]*aria-label="[^"]*: (\d+) leads?"')
 
 
 def listed(client, url: str) -> int:
@@ -119,8 +121,12 @@ def test_every_figure_lists_exactly_the_leads_behind_it(client, mona, alice, per
     if period_query.startswith("days"):
         make_lead(alice.team, alice, status="qualified", source="facebook")
     figures = [(html.unescape(url), text) for url, text in FIGURE.findall(page)]
-    # The conversion tables (3 per agent and per source), the speed tables, the total, the funnel.
-    assert len(figures) >= 3 * (3 + 4) + (3 + 4) + 1 + 7
+    # The conversion tables (3 per agent and per source), the speed tables, the total.
+    assert len(figures) >= 3 * (3 + 4) + (3 + 4) + 1
+    bars = [(html.unescape(url), text) for url, text in BAR.findall(page)]
+    # Leads by source, the funnel's 7 stages, a column a week.
+    assert len(bars) >= 4 + 7 + 5
+    figures += bars
     for url, text in figures:
         shown = int(re.search(r"\d+", text).group())  # type: ignore[union-attr]
         assert listed(client, url) == shown, (url, text)
@@ -128,6 +134,9 @@ def test_every_figure_lists_exactly_the_leads_behind_it(client, mona, alice, per
     assert any("stage=appointment" in url for url, _ in figures)
     assert any("stage=won" in url for url, _ in figures)
     assert any("stage=contacted" in url for url, _ in figures)
+    weeks = [int(n) for url, n in bars if "stage=" not in url and "source=" not in url]
+    total = next(text for _, text in figures if text.endswith(" leads"))
+    assert sum(weeks) == int(total.split()[0])  # the weeks share the period out
 
 
 @pytest.mark.parametrize("persona", ["alice", "mona"])
