@@ -7,6 +7,8 @@ import unicodedata
 
 import phonenumbers
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 # The longest address SMTP can carry (RFC 5321's 256-octet path, less its angle brackets):
 # the length of every email column.
@@ -15,7 +17,8 @@ MAX_EMAIL_LENGTH = 254
 
 def normalize_email(value: str | None) -> str:
     """Return the matching form of an email address: trimmed and lower-cased, or ``""`` when
-    there is none or it is longer than any address can be (:data:`MAX_EMAIL_LENGTH`).
+    there is none or it is not an address (Django's ``validate_email``: no text around it, no
+    line break to smuggle a header in, no longer than :data:`MAX_EMAIL_LENGTH`).
 
     Only case and surrounding space are folded: dots and ``+tags`` are kept, because for most
     providers they do name different mailboxes.
@@ -23,7 +26,15 @@ def normalize_email(value: str | None) -> str:
     if not value:
         return ""
     email = value.strip().lower()
-    return email if len(email) <= MAX_EMAIL_LENGTH else ""
+    # U+FFFD marks unreadable text (leads.inputs), which Django's check would let by in a
+    # domain (as an international name).
+    if len(email) > MAX_EMAIL_LENGTH or "\ufffd" in email:
+        return ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email
 
 
 def normalize_phone(value: str | None, region: str | None = None) -> str:

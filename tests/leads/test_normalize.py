@@ -22,6 +22,17 @@ def test_an_email_longer_than_any_address_can_be_is_none():
 
 
 @pytest.mark.parametrize(
+    "raw",
+    ["rachel@example.com\r\nBcc: victim@example.org", "maria@example.com zoë 🏡",
+     "priya@example.com\ufffdnul", "not an address", "@example.com"],
+)  # fmt: skip
+def test_text_that_is_not_an_address_is_no_email(raw):
+    """Found by bench/hostile.py: portals' emails with text or a header appended were kept as
+    the person's address (and answered by the API as one)."""
+    assert normalize_email(raw) == ""
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("(305) 555-0147", "+13055550147"),
