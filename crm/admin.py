@@ -85,6 +85,8 @@ class AdminSignInForm(ThrottledAuthenticationForm, AdminAuthenticationForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         user = self.get_user()
+        if user is None:  # a username the field refused (a NUL in it): its error says so
+            return cleaned
         device = enrolled_device(user)
         if device is not None:
             code = (cleaned.get("code") or "").strip()

@@ -230,3 +230,16 @@ def test_no_one_reads_an_authenticators_key_in_the_admin(ops, authenticator, set
     assert page.status_code == 200
     assert authenticator.key not in page.content.decode()
     assert b32encode(authenticator.bin_key).decode() not in page.content.decode()
+
+
+@pytest.mark.parametrize("username", ["o\x00ps", "\x00"])
+def test_a_username_with_nul_is_refused_by_the_form_not_a_500(ops, username):
+    """Found by bench/hostile.py on a production server: the field refused the username and
+    the code check then read a user that was not there (a 500)."""
+    client = Client()
+
+    response = admin_sign_in(client, username=username)
+
+    assert response.status_code == 200
+    assert "Null characters are not allowed" in response.content.decode()
+    assert not signed_in(client)
