@@ -14,8 +14,8 @@ events is posted with no worker running, then a ``qcluster`` with the number of 
 processes of the try is started and timed until every event is a lead: leads/s from the
 cluster's start (its start-up included) and from the first lead to the last, CPU per lead
 (the cluster's whole process tree, workers django-q2 recycled every 500 tasks included, plus
-the database's backends), and how many events the sweeper queued again because they waited
-past ``EVENT_SWEEP_AFTER_SECONDS``.
+the database's backends), and how many events the sweeper took because they waited past
+``EVENT_SWEEP_AFTER_SECONDS`` (the workers' claimers take the rest from the rows).
 
 It runs on a PostgreSQL database of its own (dropped first), sends traffic only to
 127.0.0.1, stops what it started on the way out, prints its figures and exits 0; a setup
@@ -51,7 +51,7 @@ from bench.cpu import Meter, Usage  # noqa: E402
 from bench.servers import HOST, SetupError, machine_line, port_in_use  # noqa: E402
 from bench.targets import Leadline, leadline_on_fresh_database, recreate_database  # noqa: E402
 
-SWEEP_LINE = re.compile(r"sweeper re-enqueued (\d+) stale inbound event")
+SWEEP_LINE = re.compile(r"sweeper processed (\d+) stale inbound event")
 
 
 def counts(text: str) -> list[int]:
@@ -154,7 +154,7 @@ class Drain:
     first: float  # Unix time of the first and last leads
     last: float
     usage: Usage
-    swept: int  # events the sweeper queued again
+    swept: int  # events the sweeper took
 
     @property
     def rate_from_start(self) -> float:
@@ -225,7 +225,7 @@ def worker_drains(leadline: Leadline, args: argparse.Namespace) -> list[Drain]:
                 f"{result.rate_from_start:.1f} leads/s from the start, "
                 f"{result.rate_steady:.1f} first to last; CPU/lead qcluster "
                 f"{num(result.cpu_ms('qcluster'), 2)} + PostgreSQL "
-                f"{num(result.cpu_ms(DATABASE), 2)} ms; re-queued by the sweeper "
+                f"{num(result.cpu_ms(DATABASE), 2)} ms; taken by the sweeper "
                 f"{result.swept}\n    cores: {result.usage.cores_line()}",
                 flush=True,
             )
@@ -240,7 +240,7 @@ def print_drains(results: list[Drain], args: argparse.Namespace) -> None:
     print(
         "| worker processes | leads/s from start | leads/s first to last lead "
         "| CPU ms per lead: qcluster + PostgreSQL | cores busy: qcluster, PostgreSQL "
-        "| CPU-bound ceiling leads/s | re-queued by the sweeper | others' load (cores) |"
+        "| CPU-bound ceiling leads/s | taken by the sweeper | others' load (cores) |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for workers in args.q_workers:

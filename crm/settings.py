@@ -336,8 +336,22 @@ NUM_PROXIES: int = env.int("NUM_PROXIES", default=0)
 PHONE_REGION: str = env.str("PHONE_REGION", default="US")
 
 # --- Lead sources -------------------------------------------------------------------------
-# An event still `received` this many seconds after its last attempt is re-enqueued by the
-# sweeper; after EVENT_MAX_ATTEMPTS it is marked failed and waits for an operator's replay.
+# Each queue worker process claims received events straight from their rows (a thread of its
+# own, docs/architecture.md), EVENT_CLAIM_BATCH at a time, each claim a lease of
+# EVENT_CLAIM_LEASE_SECONDS (a killed worker's events are taken again when it runs out). On
+# PostgreSQL a NOTIFY from the stored row wakes it and it also looks every
+# EVENT_CLAIM_POLL_SECONDS; elsewhere it looks that often (default 0.25 s). EVENT_CLAIMER=false:
+# no claimer thread, events wait for the sweeper (tests start their claimers themselves).
+EVENT_CLAIMER: bool = env.bool("EVENT_CLAIMER", default=True)
+EVENT_CLAIM_BATCH: int = env.int("EVENT_CLAIM_BATCH", default=20)
+EVENT_CLAIM_LEASE_SECONDS: int = env.int("EVENT_CLAIM_LEASE_SECONDS", default=60)
+EVENT_CLAIM_POLL_SECONDS: float = env.float(
+    "EVENT_CLAIM_POLL_SECONDS", default=5.0 if _db["ENGINE"].endswith("postgresql") else 0.25
+)
+# An event still `received` this many seconds after it arrived or was last tried (and not held
+# by a worker's lease) is processed by the sweeper, so events are processed even with no
+# claimer running; a failed attempt is tried again after this long, and after
+# EVENT_MAX_ATTEMPTS the event is marked failed and waits for an operator's replay.
 EVENT_SWEEP_AFTER_SECONDS: int = env.int("EVENT_SWEEP_AFTER_SECONDS", default=60)
 EVENT_MAX_ATTEMPTS: int = env.int("EVENT_MAX_ATTEMPTS", default=5)
 # Portal lead sources (docs/sources.md). Each is off while its secret is unset: its hook

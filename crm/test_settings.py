@@ -27,6 +27,10 @@ os.environ["ROUTING_CACHE_SECONDS"] = "0"  # as forms: routing sees a change mad
 # otherwise every test that captures a lead with SMS consent would text it, or not, by the
 # hour of the day the suite runs.
 os.environ["LEAD_GREETING_ENABLED"] = "false"
+# No claimer thread in the test process (tests announce post_spawn to play a queue worker):
+# run_queue processes due events as a claimer does, the claimer's tests start their own, and
+# a test that starts a worker process turns it back on in that process's environment.
+os.environ.setdefault("EVENT_CLAIMER", "false")
 os.environ.setdefault("Q_CLUSTER_NAME", f"leadline-test-{os.getpid()}")
 
 from crm.settings import *  # noqa: F403

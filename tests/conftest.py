@@ -147,17 +147,23 @@ def _required_services(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def run_queue() -> Callable[[], int]:
-    """Return a function that runs every task waiting on the broker, in this process.
+    """Return a function that does, in this process, what the queue workers would: processes
+    every due inbound event as their claimers do, and runs every task waiting on the broker,
+    until neither is left; it returns how many events and tasks it ran.
 
-    The tasks are taken from the real broker (ORM or Redis) exactly as a worker takes them,
-    so a test sees what was enqueued, not what it assumed would be. Inside a test's
-    transaction, the ``on_commit`` callbacks waiting so far run first, as a commit would run
-    them (that is how the Redis broker is rung); do not combine it with
+    The events are claimed from their rows with the claimers' own statement (due ones only:
+    not waiting for a retry, not held after a failed attempt), and the tasks taken from the
+    real broker (ORM or Redis) exactly as a worker takes them, so a test sees what was
+    stored and enqueued, not what it assumed would be. Inside a test's transaction, the
+    ``on_commit`` callbacks waiting so far run first, as a commit would run them (that is how
+    the Redis broker is rung); do not combine it with
     ``django_capture_on_commit_callbacks(execute=True)``, which would run them twice.
     """
     from django.utils.module_loading import import_string
     from django_q.brokers import get_broker
     from django_q.signing import SignedPackage
+
+    from integrations.intake.services import events_process_due
 
     broker = get_broker()
 
@@ -165,10 +171,13 @@ def run_queue() -> Callable[[], int]:
         count = 0
         while True:
             _commit_callbacks()
+            events = events_process_due(limit=settings.EVENT_CLAIM_BATCH)
+            count += events
+            _commit_callbacks()
             batch = broker.dequeue()
-            if not batch:
+            if not batch and not events:
                 return count
-            for ack_id, payload in batch:
+            for ack_id, payload in batch or ():
                 task = SignedPackage.loads(payload)
                 import_string(task["func"])(*task["args"], **task["kwargs"])
                 broker.acknowledge(ack_id)

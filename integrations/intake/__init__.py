@@ -1,2 +1,3 @@
 """Lead intake: every request from a lead source stored raw as an ``InboundEvent``, then parsed
-into ``LeadData`` on the queue and captured; web forms, sources, sweeper, replay, health."""
+into ``LeadData`` by a queue worker that claims it and captured; web forms, sources, claimers,
+sweeper, replay, health."""

@@ -49,8 +49,8 @@ class InboundEventAdmin(admin.ModelAdmin):
     actions = ["replay"]
     readonly_fields = [
         "public_id", "source", "external_id", "status", "error", "attempts", "lead",
-        "received_at", "last_attempt_at", "processed_at", "content_type", "remote_addr",
-        "headers", "meta", "raw_body",
+        "received_at", "last_attempt_at", "next_attempt_at", "claimed_until", "processed_at",
+        "content_type", "remote_addr", "headers", "meta", "raw_body",
     ]  # fmt: skip
     exclude = ["body"]
     list_select_related = ["lead__contact"]

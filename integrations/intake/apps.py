@@ -29,3 +29,11 @@ class IntakeConfig(AppConfig):
         from .sources.email.webhooks import email_inbound
 
         inbound.connect(email_inbound, dispatch_uid="intake.email_inbound")
+
+        from django_q.signals import post_spawn
+
+        from .claims import claimer_start
+
+        # Each queue worker process claims inbound events from their rows (after the apps
+        # before this one warmed the process on the same signal).
+        post_spawn.connect(claimer_start, dispatch_uid="intake.claimer")

@@ -16,8 +16,9 @@ from leads.models import Agent, Lead, Team
 class InboundEvent(models.Model):
     """One request from a lead source, stored raw before anything is parsed.
 
-    The row is the truth: a task turns it into a lead, and the sweeper re-enqueues any event
-    still ``received`` after its deadline, so a lost task or a killed worker loses nothing.
+    The row is the truth and its own place in the queue: a queue worker claims it
+    (``claimed_until``, a lease) and turns it into a lead, and the sweeper processes any event
+    still ``received`` past its deadline, so a killed worker or a stopped claimer loses nothing.
     """
 
     class Status(models.TextChoices):
@@ -55,6 +56,13 @@ class InboundEvent(models.Model):
         "re-authorise). Empty: the sweeper's usual deadline.",
     )
     processed_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="A worker holds the event until then (its lease; after a failed attempt, "
+        "the wait before the next). Empty: any worker may take it when it is due.",
+    )
 
     class Meta:
         db_table = "integrations_inboundevent"

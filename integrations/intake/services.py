@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from django_q.brokers import get_broker
 
-from integrations.lib.queue import enqueue_on_commit, waiting_args
 from leads.models import Agent
 from leads.services import lead_capture
 
@@ -28,10 +25,10 @@ from .sources.errors import Ignored, ParseError, RetryLater
 
 logger = logging.getLogger(__name__)
 
+# Queued before the workers claimed events from their rows; still run by the queue.
 PROCESS_TASK = "integrations.intake.tasks.process_event"
-# The sweep rings for stale events in pages of this many, for at most this long (the sweep's
-# task must end well within the queue's 60 s timeout); what is left waits for the next one.
-EVENT_SWEEP_BATCH = 1000
+# The sweep processes stale events for at most this long (its task must end well within the
+# queue's 60 s timeout); what is left waits for the next sweep.
 EVENT_SWEEP_SECONDS = 30.0
 
 
@@ -53,14 +50,17 @@ def event_store(
     status: str = InboundEvent.Status.RECEIVED,
     error: str = "",
 ) -> StoreResult:
-    """Write a request raw and enqueue its processing after commit.
+    """Write a request raw: the row is its place in the queue.
 
-    Idempotent on ``(source, external_id)`` when ``external_id`` is given: a second delivery
-    returns the first event with ``created=False`` and enqueues nothing. An event stored as
-    ``failed`` (an authentic body that cannot be read) is kept for an operator and not queued.
+    A ``received`` event is due at once: a queue worker's claimer takes it from the table
+    (:func:`events_claim`), woken on PostgreSQL by the NOTIFY a trigger sends when the row is
+    committed; no queue row, no broker push. Idempotent on ``(source, external_id)`` when
+    ``external_id`` is given: a second delivery returns the first event with
+    ``created=False``. An event stored as ``failed`` (an authentic body that cannot be read)
+    is kept for an operator and not processed.
     """
     # No look-up first: the unique constraint answers a duplicate, and a new delivery (the
-    # common case) costs one INSERT.
+    # common case) costs one INSERT, its transaction and nothing else.
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
@@ -74,8 +74,6 @@ def event_store(
                 status=status,
                 error=error,
             )
-            if status == InboundEvent.Status.RECEIVED:
-                enqueue_on_commit(PROCESS_TASK, event.pk, task_name=f"event-{event.pk}")
     except IntegrityError:
         # The same delivery arrived twice at once and the other request stored it first.
         existing = InboundEvent.objects.filter(source=source, external_id=external_id).first()
@@ -89,10 +87,12 @@ def event_process(*, event_id: int) -> InboundEvent | None:
     """Parse the event and capture its leads; safe to call any number of times.
 
     The event row is locked while it is processed, so two workers handed the same event
-    (a sweep racing a slow task) take turns, and the second finds it done. A ``ParseError``
-    marks the event failed with the reason, an ``Ignored`` ignored with it; any other error
-    is recorded, counted and left for the sweeper, until ``EVENT_MAX_ATTEMPTS`` marks it
-    failed.
+    (a sweep racing a slow claimer) take turns, and the second finds it done. A ``ParseError``
+    marks the event failed with the reason, an ``Ignored`` ignored with it, a ``RetryLater``
+    leaves it due at ``next_attempt_at``; any other error is recorded and counted, and the
+    event is held back (``claimed_until``) for ``EVENT_SWEEP_AFTER_SECONDS`` before it is due
+    again, until ``EVENT_MAX_ATTEMPTS`` marks it failed. Whatever the outcome, the lease of
+    the claim that brought it here ends.
 
     One transaction when it goes well (no savepoint around the attempt: a lead costs fewer
     round trips); when it fails, that transaction is rolled back whole and the failure is
@@ -115,7 +115,7 @@ def event_process(*, event_id: int) -> InboundEvent | None:
             event.error = ""
             event.lead = leads[0] if leads else None
             event.processed_at = timezone.now()
-            event.next_attempt_at = None
+            event.next_attempt_at = event.claimed_until = None
             _attempt_save(event)
             return event
     except Exception as exc:
@@ -124,6 +124,7 @@ def event_process(*, event_id: int) -> InboundEvent | None:
         event = _attempt_begin(event_id)
         if event is None:  # done meanwhile by another worker, or gone
             return InboundEvent.objects.filter(pk=event_id).first()
+        event.claimed_until = None
         if isinstance(failure, ParseError):
             event.status = InboundEvent.Status.FAILED
             event.error = str(failure)
@@ -145,6 +146,10 @@ def event_process(*, event_id: int) -> InboundEvent | None:
             event.error = f"{type(failure).__name__}: {failure}"
             if event.attempts >= settings.EVENT_MAX_ATTEMPTS:
                 event.status = InboundEvent.Status.FAILED
+            else:  # not again at once: the cause (a database, a bug) needs a moment or a fix
+                attempted_at = event.last_attempt_at or timezone.now()
+                wait = dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS)
+                event.claimed_until = attempted_at + wait
         _attempt_save(event)
     return event
 
@@ -162,81 +167,126 @@ def _attempt_begin(event_id: int) -> InboundEvent | None:
 def _attempt_save(event: InboundEvent) -> None:
     event.save(
         update_fields=[
-            "attempts", "last_attempt_at", "next_attempt_at", "status", "error", "lead",
-            "processed_at",
+            "attempts", "last_attempt_at", "next_attempt_at", "claimed_until", "status",
+            "error", "lead", "processed_at",
         ]
     )  # fmt: skip
 
 
-def events_sweep(*, now: dt.datetime | None = None) -> int:
-    """Re-enqueue every event still ``received`` past its deadline; return how many.
+def events_claim(
+    *,
+    limit: int,
+    now: dt.datetime | None = None,
+    stale_before: dt.datetime | None = None,
+) -> list[int]:
+    """Claim up to ``limit`` due events, the oldest first, and return their ids.
 
-    The deadline runs from the last attempt (or from arrival when there was none), so an event
-    whose task was lost, or whose worker was killed, is picked up within a sweep interval.
-    Events whose task is still waiting in the queue (a backlog the workers have not reached)
-    are left alone: ringing again would only queue them twice. The whole backlog is rung in
-    one sweep, in batches of ``EVENT_SWEEP_BATCH``, for at most ``EVENT_SWEEP_SECONDS``
-    (the rest at the next sweep), instead of a fixed number a minute.
+    Due: ``received``, not waiting for ``next_attempt_at``, not held (``claimed_until``).
+    Each claimed event is held for ``EVENT_CLAIM_LEASE_SECONDS``: no other claimer takes it
+    meanwhile, and when its claimer dies with it, it is due again as the lease runs out.
+    ``stale_before`` (the sweeper's): only events that arrived, or were last tried, before
+    then.
+
+    One statement (an UPDATE … RETURNING, committed at once outside a transaction). On
+    PostgreSQL the rows another claimer is taking at that moment are skipped (``FOR UPDATE
+    SKIP LOCKED``) and a row another claimer has just taken no longer qualifies, so two
+    claimers never get the same event; SQLite runs one writer at a time.
+    """
+    now = now or timezone.now()
+    until = now + dt.timedelta(seconds=settings.EVENT_CLAIM_LEASE_SECONDS)
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(InboundEvent._meta.db_table)
+    params: list[Any] = [adapt(until), InboundEvent.Status.RECEIVED, adapt(now), adapt(now)]
+    stale = ""
+    if stale_before is not None:
+        stale = "AND COALESCE(last_attempt_at, received_at) < %s"
+        params.append(adapt(stale_before))
+    params.append(limit)
+    # The partial index of received events (inboundevent_pending) serves the ORDER BY.
+    skip_locked = (
+        "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    sql = f"""
+        UPDATE {table} SET claimed_until = %s
+        WHERE id IN (
+            SELECT id FROM {table}
+            WHERE status = %s
+              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+              AND (claimed_until IS NULL OR claimed_until <= %s)
+              {stale}
+            ORDER BY received_at
+            LIMIT %s
+            {skip_locked}
+        )
+        RETURNING id
+    """  # noqa: S608 - the table's own name and fixed clauses; the values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def events_release(*, ids: Iterable[int]) -> int:
+    """End the leases on events claimed but not processed (a claimer stopping mid-batch), so
+    another claimer takes them now rather than when the lease runs out."""
+    return InboundEvent.objects.filter(
+        pk__in=list(ids), status=InboundEvent.Status.RECEIVED
+    ).update(claimed_until=None)
+
+
+def events_process_due(*, limit: int, now: dt.datetime | None = None) -> int:
+    """Claim up to ``limit`` due events and process each (as a claimer does); return how many
+    were claimed."""
+    ids = events_claim(limit=limit, now=now)
+    for event_id in ids:
+        event_process(event_id=event_id)
+    return len(ids)
+
+
+def events_sweep(*, now: dt.datetime | None = None) -> int:
+    """Process every event still ``received`` past its deadline; return how many.
+
+    The deadline runs ``EVENT_SWEEP_AFTER_SECONDS`` from the last attempt (or from arrival
+    when there was none), and an event held by a claimer's lease is left to it: what the
+    sweep finds is what no claimer took (every claimer stopped, or one that died with it and
+    whose lease ran out), so events are processed within a sweep interval even with no
+    claimer running. It claims them as a claimer does, so it never races one, and works for
+    at most ``EVENT_SWEEP_SECONDS`` (the rest at the next sweep), handing back what it
+    claimed and could not reach.
     """
     started = time.monotonic()
     now = now or timezone.now()
-    deadline = now - dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS)
-    stale = (
-        InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED)
-        .filter(
-            Q(last_attempt_at__isnull=True, received_at__lt=deadline)
-            | Q(last_attempt_at__lt=deadline)
-        )
-        .exclude(next_attempt_at__gt=now)
-        .order_by("received_at")
-    )
-    broker = get_broker()
-    waiting = waiting_args(PROCESS_TASK, broker)
-    queued = {args[0] for args in waiting or () if args}
-    rung = skipped = 0
-    after = 0
+    stale_before = now - dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS)
+    processed = 0
     while time.monotonic() - started < EVENT_SWEEP_SECONDS:
-        # Keyset pages by id: a page's events get a new deadline, so they leave ``stale``.
-        batch = list(
-            stale.filter(pk__gt=after)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:EVENT_SWEEP_BATCH]
-        )
-        if not batch:
+        ids = events_claim(limit=settings.EVENT_CLAIM_BATCH, now=now, stale_before=stale_before)
+        if not ids:
             break
-        after = batch[-1]
-        ids = [pk for pk in batch if pk not in queued]
-        skipped += len(batch) - len(ids)
-        with transaction.atomic():
-            # Push the deadline on so the next sweep does not ring again for the same events
-            # while their tasks wait in the queue.
-            InboundEvent.objects.filter(pk__in=ids).update(last_attempt_at=now)
-            for event_id in ids:
-                enqueue_on_commit(
-                    PROCESS_TASK, event_id, task_name=f"event-{event_id}-sweep", broker=broker
-                )
-        rung += len(ids)
-    if rung or skipped:
-        logger.warning(
-            "sweeper re-enqueued %d stale inbound event(s); %d more were waiting in the queue",
-            rung, skipped,
-        )  # fmt: skip
-    return rung
+        for n, event_id in enumerate(ids):
+            if time.monotonic() - started >= EVENT_SWEEP_SECONDS:
+                events_release(ids=ids[n:])
+                break
+            event_process(event_id=event_id)
+            processed += 1
+    if processed:
+        logger.warning("sweeper processed %d stale inbound event(s)", processed)
+    return processed
 
 
 def events_replay(*, events: Iterable[InboundEvent]) -> int:
-    """Put failed, ignored or stuck events back to ``received`` and enqueue them again.
+    """Put failed, ignored or stuck events back to ``received``, due at once.
 
+    The claimers take them (on PostgreSQL woken by the NOTIFY of the rows' update).
     Processed events are left alone: a replay never makes a second lead, and capture is
     idempotent anyway. Returns how many were replayed.
     """
     ids = [e.pk for e in events if e.status != InboundEvent.Status.PROCESSED]
-    with transaction.atomic():
-        InboundEvent.objects.filter(pk__in=ids).update(
-            status=InboundEvent.Status.RECEIVED, error="", attempts=0, next_attempt_at=None
-        )
-        for event_id in ids:
-            enqueue_on_commit(PROCESS_TASK, event_id, task_name=f"event-{event_id}-replay")
+    InboundEvent.objects.filter(pk__in=ids).exclude(status=InboundEvent.Status.PROCESSED).update(
+        status=InboundEvent.Status.RECEIVED,
+        error="",
+        attempts=0,
+        next_attempt_at=None,
+        claimed_until=None,
+    )
     return len(ids)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from . import services
 
 SCHEDULES: dict[str, dict[str, Any]] = {
-    # Events whose task was lost or whose worker died: the row is the truth.
+    # Events no worker's claimer took (all stopped, or one died holding them past its lease):
+    # the row is the truth.
     "sweep inbound events": {
         "func": "integrations.intake.tasks.sweep_events",
         "schedule_type": "I",
@@ -37,6 +38,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 
 
 def process_event(event_id: int) -> str:
+    """Tasks queued for an event before the workers claimed events from their rows."""
     event = services.event_process(event_id=event_id)
     return event.status if event else "missing"
 

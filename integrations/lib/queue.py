@@ -18,9 +18,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models.signals import post_migrate
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django_q.brokers import Broker, get_broker
 from django_q.signals import post_spawn
-from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
@@ -69,32 +67,6 @@ def enqueue_on_commit(func: str, *args: Any, here_if_worker: bool = False, **kwa
             logger.exception("could not enqueue %s%r; the sweeper will retry", func, args)
         return
     transaction.on_commit(lambda: enqueue(func, *args, **kwargs))
-
-
-def waiting_args(func: str, broker: Broker | None = None) -> set[tuple[Any, ...]] | None:
-    """The arguments of every task for ``func`` waiting in the broker, not yet taken by a
-    worker (one that was taken may have died with its worker); None when the broker cannot be
-    read.
-
-    For a sweeper, so that it does not ring again for rows whose task is only waiting its
-    turn in a long queue. Reads the whole queue (a few milliseconds per thousand tasks).
-    """
-    try:
-        broker = broker or get_broker()
-        if uses_orm_broker():
-            untaken = broker.get_connection().filter(key=broker.list_key, lock__lte=timezone.now())
-            payloads: Any = untaken.values_list("payload", flat=True)
-        else:
-            payloads = broker.connection.lrange(broker.list_key, 0, -1)
-        waiting: set[tuple[Any, ...]] = set()
-        for payload in payloads:
-            task = SignedPackage.loads(payload)
-            if task.get("func") == func:
-                waiting.add(tuple(task.get("args") or ()))
-    except Exception as exc:
-        logger.warning("could not read the queue (%s: %s)", type(exc).__name__, exc)
-        return None
-    return waiting
 
 
 def enqueue_at(when: dt.datetime, func: str, *args: Any, within: float = 600.0) -> bool:

@@ -20,7 +20,13 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 
 from integrations.intake.models import InboundEvent, WebForm
-from integrations.intake.services import event_process, event_store, events_replay, events_sweep
+from integrations.intake.services import (
+    event_process,
+    event_store,
+    events_claim,
+    events_replay,
+    events_sweep,
+)
 from integrations.intake.sources.webform import render_token
 from leads.models import Lead
 
@@ -120,31 +126,40 @@ class TestProcessing:
 
 @pytest.mark.django_db
 class TestSweepAndReplay:
-    def test_a_task_the_broker_never_took_is_picked_up_by_the_sweeper(
-        self, web_form, beach, alice, run_queue, monkeypatch
+    def test_an_event_no_claimer_took_is_processed_by_the_sweeper(
+        self, web_form, beach, alice, run_queue
     ):
-        def broker_down(*args, **kwargs):
-            raise ConnectionError("broker unreachable")
-
-        monkeypatch.setattr("integrations.lib.queue.async_task", broker_down)
-        event = store_submission(web_form, "lost-00001")  # stored; the sender is answered
-        assert run_queue() == 0  # commits: the enqueue fails and is logged
-        monkeypatch.undo()
+        # Every worker's claimer stopped: the event is stored and the sender answered.
+        event = store_submission(web_form, "lost-00001")
         assert events_sweep() == 0  # not yet past its deadline
 
         later = timezone.now() + dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS + 1)
         assert events_sweep(now=later) == 1
-        assert run_queue() == 2  # the event, then the email alert to Alice it led to
         event.refresh_from_db()
         assert event.status == InboundEvent.Status.PROCESSED
         assert Lead.objects.get().assigned_agent == alice
+        assert run_queue() == 1  # the email alert to Alice it led to
 
-    def test_the_sweeper_does_not_ring_twice_for_the_same_wait(self, web_form, run_queue):
+    def test_the_sweeper_processes_an_event_once(self, web_form):
         store_submission(web_form, "wait-00001")
-        get_broker().purge_queue()  # its task was lost
+        get_broker().purge_queue()  # the broker emptied: nothing of the event was there
         later = timezone.now() + dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS + 1)
         assert events_sweep(now=later) == 1
         assert events_sweep(now=later + dt.timedelta(seconds=1)) == 0
+
+    def test_the_sweeper_leaves_an_event_to_the_claimer_holding_it_until_its_lease_ends(
+        self, web_form, settings
+    ):
+        settings.EVENT_CLAIM_LEASE_SECONDS = 300
+        event = store_submission(web_form, "held-00001")
+        now = timezone.now()
+        assert events_claim(limit=5, now=now) == [event.pk]  # a claimer has it in hand
+        past_deadline = now + dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS + 1)
+        assert events_sweep(now=past_deadline) == 0
+        # The claimer died with it: its lease runs out and the sweep processes it.
+        assert events_sweep(now=now + dt.timedelta(seconds=301)) == 1
+        event.refresh_from_db()
+        assert event.status == InboundEvent.Status.PROCESSED
 
     def test_the_sweeper_ignores_finished_events(self, web_form, run_queue):
         store_submission(web_form, "finished-1")
@@ -260,37 +275,30 @@ def _database_url() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_worker_loses_nothing(web_form, beach, alice):
-    """A worker is killed with the event's task in hand; the sweeper and a new worker finish it."""
+    """A worker is killed with the event in hand; when its lease runs out, the claimer of a
+    worker that django-q2 started (on ``post_spawn``) takes it."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "crm.test_settings",
         "DATABASE_URL": _database_url(),
         "Q_POLL": "0.05",
+        "EVENT_CLAIMER": "true",
+        "EVENT_CLAIM_POLL_SECONDS": "0.1",
     }
-    # The task is taken off the queue as a dying worker would take it, and never finished.
     event = store_submission(web_form, "killed-0001")
-    from django_q.brokers import get_broker
-
-    broker = get_broker()
-    assert broker.dequeue()  # in hand, never acknowledged: lost with a Redis broker
-    broker.purge_queue()
+    # Claimed by a worker that was killed before it could finish: its lease holds it.
+    assert events_claim(limit=5) == [event.pk]
 
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        time.sleep(1.0)
-        os.killpg(worker.pid, signal.SIGKILL)  # killed before it could see the event
-        worker.wait(10)
-        assert not Lead.objects.exists()
+        time.sleep(3.0)
+        assert not Lead.objects.exists()  # the lease is another worker's
 
-        later = timezone.now() + dt.timedelta(seconds=settings.EVENT_SWEEP_AFTER_SECONDS + 1)
-        assert events_sweep(now=later) == 1
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        # Its lease runs out (moved back here rather than waited for).
+        InboundEvent.objects.filter(pk=event.pk).update(claimed_until=timezone.now())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not Lead.objects.exists():
             time.sleep(0.1)

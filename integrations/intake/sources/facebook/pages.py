@@ -8,10 +8,8 @@ from django.core.mail import mail_admins
 from django.db import transaction
 
 from integrations.intake.models import FacebookPage, InboundEvent
-from integrations.intake.services import PROCESS_TASK
 from integrations.intake.sources.base import RetryLater
 from integrations.lib.encryption import DecryptionError
-from integrations.lib.queue import enqueue_on_commit
 
 from .webhook import KEY
 
@@ -45,8 +43,8 @@ def facebook_page_needs_reauth(*, page: FacebookPage, reason: str) -> bool:
 
 
 def facebook_page_set_token(*, page: FacebookPage, token: str) -> int:
-    """Store a new Page access token (encrypted), make the page active again, and ring for
-    the leads that waited for it. Returns how many events were put back on the queue."""
+    """Store a new Page access token (encrypted), make the page active again, and make the
+    leads that waited for it due at once (the claimers take them). Returns how many."""
     page.set_access_token(token)
     page.status, page.status_reason = FacebookPage.Status.ACTIVE, ""
     page.save()
@@ -55,9 +53,7 @@ def facebook_page_set_token(*, page: FacebookPage, token: str) -> int:
             source=KEY, status=InboundEvent.Status.RECEIVED, meta__page_id=page.page_id
         ).values_list("pk", flat=True)
     )
-    InboundEvent.objects.filter(pk__in=waiting).update(next_attempt_at=None)
-    for event_id in waiting:
-        enqueue_on_commit(PROCESS_TASK, event_id, task_name=f"event-{event_id}-reauth")
+    InboundEvent.objects.filter(pk__in=waiting).update(next_attempt_at=None, claimed_until=None)
     return len(waiting)
 
 
