@@ -177,6 +177,16 @@ class TestClaim:
         assert Lead.objects.get().assigned_agent == alice
 
 
+@pytest.mark.django_db(transaction=True)
+def test_at_the_door_storing_an_event_is_one_statement(web_form, django_assert_num_queries):
+    with django_assert_num_queries(1):  # the INSERT, committed by itself: no BEGIN, no COMMIT
+        first = store(web_form, "door-00002")
+    with django_assert_num_queries(2):  # a duplicate: the refused INSERT, the first one read
+        again = store(web_form, "door-00002")
+    assert again.pk == first.pk
+    assert InboundEvent.objects.count() == 1
+
+
 # --- Claimer threads -----------------------------------------------------------------------------
 
 
