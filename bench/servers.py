@@ -114,7 +114,7 @@ def http_get(port: int, path: str) -> tuple[int, str]:
 
 
 def wait_until_ready(
-    server: Child, ready: Callable[[], tuple[bool, str]], timeout: float = 30.0
+    server: Child, ready: Callable[[], tuple[bool, str]], timeout: float = 120.0
 ) -> None:
     """Poll ``ready()`` (answered, and what it saw) until it answers or ``timeout`` passes;
     raise ``SetupError`` with the server's log when the server exits or never gets ready."""
@@ -135,7 +135,7 @@ def wait_until_ready(
     )
 
 
-def wait_healthy(port: int, server: Child, timeout: float = 30.0, path: str = "/healthz") -> None:
+def wait_healthy(port: int, server: Child, timeout: float = 120.0, path: str = "/healthz") -> None:
     def healthy() -> tuple[bool, str]:
         status, body = http_get(port, path)
         return status == 200, f"{status} {body[:200]}"
