@@ -168,13 +168,16 @@ def validate_submission(
     messages of every invalid one, exactly the ``cleaned_data`` and ``errors`` of
     ``SubmissionForm(fields, web_form=web_form)``, in its order. The door's check of every
     post; the form itself is made only to show a page again with its errors."""
+    configured = configured_fields(web_form)
+    absent = _absent_values(web_form, configured)
     cleaned: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
-    for name, field in configured_fields(web_form).items():
+    for name, field in configured.items():
+        if name not in fields and name in absent:
+            cleaned[name] = absent[name]
+            continue
         try:
-            value = field.clean(field.widget.value_from_datadict(fields, {}, name))
-            cleaner = FIELD_CLEANERS.get(name)
-            cleaned[name] = value if cleaner is None else cleaner(value)
+            cleaned[name] = _clean_field(name, field, fields)
         except forms.ValidationError as exc:
             errors[name] = exc.messages
     if "email" not in errors and "phone" not in errors:
@@ -184,14 +187,46 @@ def validate_submission(
     return cleaned, errors
 
 
+def _clean_field(name: str, field: forms.Field, data: dict[str, Any]) -> Any:
+    value = field.clean(field.widget.value_from_datadict(data, {}, name))
+    cleaner = FIELD_CLEANERS.get(name)
+    return value if cleaner is None else cleaner(value)
+
+
+# A field a submission leaves out cleans to the same value every time: made once per fields.
+_absent: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _absent_values(web_form: WebForm, configured: dict[str, forms.Field]) -> dict[str, Any]:
+    """The cleaned value of each of ``configured`` when it is not sent (not of a required
+    one: its error is made each time)."""
+    key = _settings_key(web_form)
+    values = _absent.get(key)
+    if values is None:
+        values = {}
+        for name, field in configured.items():
+            try:
+                values[name] = _clean_field(name, field, {})
+            except forms.ValidationError:
+                continue
+        if len(_absent) >= 100:
+            _absent.clear()
+        _absent[key] = values
+    return values
+
+
 # The fields configured per form's settings, by what configures them (so an edited form gets
 # new ones); bounded, as the forms a process serves are few.
 _configured: dict[tuple[Any, ...], dict[str, forms.Field]] = {}
 
 
+def _settings_key(web_form: WebForm) -> tuple[Any, ...]:
+    return (web_form.consent_required, web_form.consent_text, web_form.marketing_consent_text)
+
+
 def configured_fields(web_form: WebForm) -> dict[str, forms.Field]:
     """The fields of ``web_form``'s submission form, made once per process and settings."""
-    key = (web_form.consent_required, web_form.consent_text, web_form.marketing_consent_text)
+    key = _settings_key(web_form)
     fields = _configured.get(key)
     if fields is None:
         fields = copy.deepcopy(SubmissionForm.base_fields)
