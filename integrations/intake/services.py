@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from leads.models import Agent
-from leads.services import lead_capture
+from leads.services import CaptureConflict, lead_capture
 
 from .models import InboundEvent
 from .sources import get_source
@@ -95,7 +95,9 @@ def event_process(*, event_id: int) -> InboundEvent | None:
     The event row is locked while it is processed, so two workers handed the same event
     (a sweep racing a slow claimer) take turns, and the second finds it done. A ``ParseError``
     marks the event failed with the reason, an ``Ignored`` ignored with it, a ``RetryLater``
-    leaves it due at ``next_attempt_at``; any other error is recorded and counted, and the
+    leaves it due at ``next_attempt_at``, a ``CaptureConflict`` (the same inquiry captured by
+    another worker at that moment) due again at once; any other error is recorded and
+    counted, and the
     event is held back (``claimed_until``) for ``EVENT_SWEEP_AFTER_SECONDS`` before it is due
     again, until ``EVENT_MAX_ATTEMPTS`` marks it failed. Whatever the outcome, the lease of
     the claim that brought it here ends.
@@ -145,6 +147,10 @@ def event_process(*, event_id: int) -> InboundEvent | None:
             event.next_attempt_at = attempted_at + dt.timedelta(seconds=failure.delay)
             if failure.after is not None:
                 failure.after()
+        elif isinstance(failure, CaptureConflict):
+            # Another worker captured the same inquiry at this moment: due again at once (an
+            # attempt counted, no wait), and the next attempt finds its lead.
+            event.error = str(failure)
         else:
             logger.error(
                 "processing %s failed (attempt %d)", event, event.attempts, exc_info=failure

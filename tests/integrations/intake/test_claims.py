@@ -145,6 +145,27 @@ class TestClaim:
         assert events_claim(limit=5) == []  # not again at once
         assert events_claim(limit=5, now=event.claimed_until) == [event.pk]
 
+    def test_an_inquiry_another_worker_captured_meanwhile_is_due_again_at_once(
+        self, web_form, beach, alice, monkeypatch
+    ):
+        from leads.services import CaptureConflict, lead_capture
+
+        event = store(web_form, "conflict-1")
+
+        def captured_meanwhile(**kwargs):
+            monkeypatch.setattr("integrations.intake.services.lead_capture", lead_capture)
+            raise CaptureConflict("webform conflict-1 was captured meanwhile.")
+
+        monkeypatch.setattr("integrations.intake.services.lead_capture", captured_meanwhile)
+        [claimed] = events_claim(limit=5)
+        event_process(event_id=claimed)
+        event.refresh_from_db()
+        assert (event.status, event.attempts, event.claimed_until) == ("received", 1, None)
+        assert events_claim(limit=5) == [event.pk]  # no wait
+        event_process(event_id=event.pk)
+        assert status(event) == "processed"
+        assert Lead.objects.get().assigned_agent == alice
+
     def test_processed_failed_and_ignored_events_are_never_claimed(self, web_form):
         events = [store(web_form, f"done-{n:04}") for n in range(3)]
         for event, final in zip(events, ["processed", "failed", "ignored"], strict=True):
