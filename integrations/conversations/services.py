@@ -38,7 +38,7 @@ from integrations.alerts.faults import sending_fault_record
 from integrations.alerts.models import AgentAlert
 from integrations.alerts.services import alerts_create
 from integrations.lib.backoff import backoff
-from integrations.lib.queue import enqueue_on_commit
+from integrations.lib.queue import enqueue_on_commit, in_worker
 from integrations.webhooks.models import WebhookSubscription
 from integrations.webhooks.services import webhooks_enqueue, webhooks_listening
 from leads import live
@@ -150,19 +150,35 @@ def message_queue(
     due: dt.datetime | None = None,
     here_if_worker: bool = False,
 ) -> Message:
-    """Write an outbound message and have it sent after the commit (when it is due now)."""
+    """Write an outbound message and have it sent after the commit (when it is due now).
+
+    ``here_if_worker``, in a queue worker: this process sends it itself after the commit,
+    and the row is written already claimed for that attempt (a lease on ``next_attempt_at``,
+    as ``message_deliver`` claims one): should the process die first, the sweeper sends it
+    when the lease runs out."""
     now = timezone.now()
     due = due or now
+    here = here_if_worker and due <= now and in_worker()
     message = Message.objects.create(
         contact=contact, lead=lead, team_id=lead.team_id if lead else None,
         direction=Message.Direction.OUTBOUND, kind=kind, channel=channel, body=body,
-        subject=subject, to=to, author=author, next_attempt_at=due,
+        subject=subject, to=to, author=author,
+        next_attempt_at=now + LEASE if here else due, attempts=1 if here else 0,
     )  # fmt: skip
-    if due <= now:
-        enqueue_on_commit(
-            SEND_TASK, message.pk, task_name=f"message-{message.pk}", here_if_worker=here_if_worker
-        )
+    if here:
+        transaction.on_commit(lambda: _deliver_claimed(message.pk))
+    elif due <= now:
+        enqueue_on_commit(SEND_TASK, message.pk, task_name=f"message-{message.pk}")
     return message
+
+
+def _deliver_claimed(message_id: int) -> None:
+    """Send a message written claimed for this process; an error is logged and leaves the
+    row to the sweeper."""
+    try:
+        _attempt(message_id)
+    except Exception:
+        logger.exception("message %s failed in this worker; the sweeper will retry", message_id)
 
 
 def retry_wait(attempt: int) -> dt.timedelta:
@@ -187,6 +203,11 @@ def message_deliver(*, message_id: int) -> Message | None:
     ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
     if not claimed:
         return None
+    return _attempt(message_id)
+
+
+def _attempt(message_id: int) -> Message:
+    """One attempt at a message claimed for it."""
     message = Message.objects.select_related(
         "contact", "lead__contact", "lead__team", "lead__assigned_agent", "author"
     ).get(pk=message_id)

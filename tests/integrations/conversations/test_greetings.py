@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 
 from integrations.conversations.greetings import greeting_plan
@@ -52,6 +53,25 @@ def test_a_new_lead_with_sms_consent_is_texted_at_once_naming_their_agent(
     texts = [s.form for s in twilio.sent if s.form.get("To") == PERSON]
     assert [t["Body"] for t in texts] == [greeting.body]
     assert texts[0]["StatusCallback"].endswith("/hooks/twilio/messages/status/")
+
+
+def test_a_reply_left_by_a_worker_that_died_is_sent_by_the_sweeper_after_its_lease(
+    little_river, alice, twilio, run_queue, any_hour, queue_worker
+):
+    capture()
+    connection.run_on_commit.clear()  # the worker died after the commit, before sending it
+    [greeting] = greetings()
+    assert (greeting.status, greeting.attempts) == ("queued", 1)  # written claimed for it
+    assert messages_sweep() == 0  # held while its lease runs
+
+    Message.objects.filter(pk=greeting.pk).update(next_attempt_at=timezone.now())  # it ran out
+    assert messages_sweep() == 1
+    run_queue()
+
+    greeting.refresh_from_db()
+    assert (greeting.status, greeting.attempts) == ("sent", 2)
+    texts = [s.form["Body"] for s in twilio.sent if s.form.get("To") == PERSON]
+    assert texts == [greeting.body]
 
 
 def test_before_routing_picks_an_agent_the_reply_names_the_team(team, twilio, run_queue, any_hour):
