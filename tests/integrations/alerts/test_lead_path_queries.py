@@ -92,6 +92,7 @@ def test_an_assigned_lead_answered_at_once(
     """As deployed, with instant replies on (the tests' settings turn them off): the
     reply is planned in the lead's transaction and texted by the same worker after it."""
     settings.LEAD_GREETING_ENABLED = True
+    settings.LEAD_SMS_HOURS = ""  # any hour: the person's night would hold the text
     worker_queries(stored(client, web_form, "33150", 1))
     sql = worker_queries(stored(client, web_form, "33150", 2))
     lead = Lead.objects.get(contact__email="jane2@example.net")
