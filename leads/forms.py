@@ -149,7 +149,7 @@ class LeadFilterForm(forms.Form):
         choices=[("", "Any stage")] + [(key, key.replace("_", " ")) for key in STAGE_KEYS],
     )
     each = forms.ChoiceField(
-        required=False, choices=[("", "One row per person"), ("inquiry", "Each inquiry")],
+        required=False, choices=[("", "By person"), ("inquiry", "By inquiry")],
         label="Rows",
     )  # fmt: skip
 

@@ -80,6 +80,8 @@ def sign_in(page, base: str, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("nav.tabs")
+    # The stylesheets too: a layout read before they apply measures the unstyled page.
+    page.wait_for_load_state("load")
 
 
 def no_sideways_scroll(page) -> None:
