@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import statistics
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.routing import recreate_database  # noqa: E402
+from bench.inprocess import django_on_own_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/leadline_bench_claims"
 PROCESS_TASK = "integrations.intake.tasks.process_event"
@@ -56,34 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="flushed")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args(argv)
-    if not args.database_url.rsplit("/", 1)[1].startswith("leadline_bench"):
-        parser.error("the database name must start with leadline_bench: it is dropped first")
-    recreate_database(args.database_url)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "crm.settings",
-            "DATABASE_URL": args.database_url,
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "ALLOWED_HOSTS": "localhost",
-            "LOG_LEVEL": "WARNING",
-            "EMAIL_URL": "dummymail://",
-            "LEAD_GREETING_ENABLED": "false",
-            # One connection for the whole run, so that its backend's CPU can be read.
-            "CONN_MAX_AGE": "86400",
-            "Q_CLUSTER_NAME": f"leadline-bench-claims-{os.getpid()}",
-        }
-    )
-    if args.broker == "redis":
-        os.environ["REDIS_URL"] = args.redis_url
-    else:
-        os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
-    logging.getLogger("django-q").setLevel(logging.WARNING)
+    django_on_own_database(
+        parser, args, "claims",
+        EMAIL_URL="dummymail://",
+        LEAD_GREETING_ENABLED="false",
+        # One connection for the whole run, so that its backend's CPU can be read.
+        CONN_MAX_AGE="86400",
+    )  # fmt: skip
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection, transaction
     from django.utils import timezone
     from django.utils.module_loading import import_string
@@ -95,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     from integrations.intake.services import event_process, event_store, events_claim
     from leads.models import Team
 
-    call_command("migrate", verbosity=0)
     if args.broker == "redis":
         import redis
 

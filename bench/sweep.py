@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.routing import recreate_database  # noqa: E402
+from bench.inprocess import django_on_own_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/leadline_bench_sweep"
 
@@ -40,36 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args(argv)
-    if not args.database_url.rsplit("/", 1)[1].startswith("leadline_bench"):
-        parser.error("the database name must start with leadline_bench: it is dropped first")
-    recreate_database(args.database_url)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "crm.settings",
-            "DATABASE_URL": args.database_url,
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "ALLOWED_HOSTS": "localhost",
-            "LOG_LEVEL": "WARNING",
-            "Q_CLUSTER_NAME": f"leadline-bench-sweep-{os.getpid()}",
-        }
-    )
-    if args.broker == "redis":
-        os.environ["REDIS_URL"] = args.redis_url
-    else:
-        os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
-    logging.getLogger("django-q").setLevel(logging.WARNING)
-    from django.core.management import call_command
+    django_on_own_database(parser, args, "sweep")
     from django.utils import timezone
     from django_q.brokers import get_broker
 
     from integrations.intake.models import InboundEvent
     from integrations.intake.services import events_claim, events_sweep
 
-    call_command("migrate", verbosity=0)
     broker = get_broker()
     broker.purge_queue()
     lost = (

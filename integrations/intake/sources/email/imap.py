@@ -16,6 +16,7 @@ for a server without TLS (a local test server). Quote ``@`` in the user as ``%40
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import threading
 from collections.abc import Callable
@@ -189,6 +190,14 @@ def imap_idle(
         except (OSError, DatabaseError):
             logger.warning("lead mailbox: connection lost; reconnecting", exc_info=True)
             stop.wait(5)
+        except imaplib.IMAP4.abort:
+            # The server's answer broke off (imaplib's "unterminated line" when an untagged
+            # response arrives split around IDLE's one-second read): the idler reconnects and
+            # polls again at once instead of dying with its thread.
+            logger.warning(
+                "lead mailbox: the server's answer broke off; reconnecting", exc_info=True
+            )
+            stop.wait(0.5)
         finally:
             try:
                 client.logout()
